@@ -1,0 +1,36 @@
+# rwkv-gpu — every target has a comment; `make help` lists them.
+GO      ?= go
+BIN     ?= bin/rwkv
+PKGS    ?= ./...
+
+.PHONY: help build test test-gpu test-short lint fuzz bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## build the rwkv binary into bin/rwkv
+	$(GO) build -o $(BIN) ./cmd/rwkv
+
+test: ## run every test (GPU tests use Mesa's lavapipe when no GPU is present)
+	$(GO) vet $(PKGS)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+test-gpu: ## run the tests and fail (not skip) when no WebGPU adapter exists
+	RWKV_REQUIRE_GPU=1 $(GO) test -count=1 -timeout 30m $(PKGS)
+
+test-short: ## quick tests only (skips the slow whole-model checks)
+	$(GO) test -short -count=1 $(PKGS)
+
+lint: ## gofmt and go vet
+	gofmt -l . ; $(GO) vet $(PKGS)
+
+fuzz: ## run each fuzz target for FUZZTIME (default 60s)
+	$(GO) test ./gguf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-60s}
+	$(GO) test ./tokenizer -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $${FUZZTIME:-60s}
+
+bench: build ## the main job: rwkv bench on the built-in synthetic 0.1B model
+	./$(BIN) bench
+
+clean: ## remove build outputs
+	rm -rf bin

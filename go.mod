@@ -1,0 +1,3 @@
+module github.com/rwkv-gpu/rwkv-gpu
+
+go 1.26
