@@ -12,38 +12,40 @@ import (
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
 
-// refTokenizer is a naive greedy longest match: at each position try every
-// length from the longest piece down.
+// refTokenizer is a naive greedy longest match built on hash maps: from
+// each position extend the candidate while it is a prefix of some piece,
+// remembering the longest candidate that is a piece.
 type refTokenizer struct {
-	ids    map[string]int
-	maxLen int
+	ids      map[string]int
+	prefixes map[string]bool
 }
 
 func newRefTokenizer(pieces [][]byte) *refTokenizer {
-	r := &refTokenizer{ids: make(map[string]int, len(pieces))}
+	r := &refTokenizer{ids: make(map[string]int, len(pieces)), prefixes: make(map[string]bool)}
 	for id, p := range pieces {
 		r.ids[string(p)] = id // later ids overwrite, as in llama.cpp
-		r.maxLen = max(r.maxLen, len(p))
+		for n := 1; n <= len(p); n++ {
+			r.prefixes[string(p[:n])] = true
+		}
 	}
 	return r
 }
 
-// encode returns the ids, or nil and the offset where no piece matches.
+// encode returns the ids, or nil when no piece matches at some position.
 func (r *refTokenizer) encode(b []byte) []int {
 	ids := []int{}
 	for p := 0; p < len(b); {
-		found := false
-		for n := min(r.maxLen, len(b)-p); n > 0; n-- {
+		best, bestN := -1, 0
+		for n := 1; p+n <= len(b) && r.prefixes[string(b[p:p+n])]; n++ {
 			if id, ok := r.ids[string(b[p:p+n])]; ok {
-				ids = append(ids, id)
-				p += n
-				found = true
-				break
+				best, bestN = id, n
 			}
 		}
-		if !found {
+		if best < 0 {
 			return nil
 		}
+		ids = append(ids, best)
+		p += bestN
 	}
 	return ids
 }
