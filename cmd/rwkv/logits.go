@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rwkv-gpu/rwkv-gpu/model"
+)
+
+type logitsOptions struct {
+	model  string
+	tokens string
+	device string
+	mode   string
+	out    string
+}
+
+func newLogitsCmd(g *globalFlags) *cobra.Command {
+	o := &logitsOptions{}
+	cmd := &cobra.Command{
+		Use:   "logits -m MODEL.gguf --tokens 0,795,156 -o OUT.f32",
+		Short: "Write the logits of every position as little-endian float32 [T][V], no header",
+		Long: `Runs the token ids from a fresh state and writes the logits of every position
+as little-endian float32, T rows of V values, no header. --mode seq feeds one
+token per call; --mode batch feeds the whole sequence as one prefill. This is
+the contract for checking the engine against other implementations.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runLogits(o, g)
+		},
+	}
+	cmd.Flags().StringVarP(&o.model, "model", "m", "", "GGUF model file")
+	cmd.Flags().StringVar(&o.tokens, "tokens", "", "comma-separated token ids")
+	cmd.Flags().StringVar(&o.device, "device", "cpu", "cpu or gpu")
+	cmd.Flags().StringVar(&o.mode, "mode", "seq", "seq (one token per call) or batch (one prefill)")
+	cmd.Flags().StringVarP(&o.out, "output", "o", "", "output file (float32 [T][V], little-endian)")
+	return cmd
+}
+
+func runLogits(o *logitsOptions, g *globalFlags) error {
+	if o.out == "" {
+		return fmt.Errorf("no output file: pass -o OUT.f32")
+	}
+	if o.mode != "seq" && o.mode != "batch" {
+		return fmt.Errorf("--mode %q: expected seq or batch", o.mode)
+	}
+	ids, err := parseIDs(o.tokens)
+	if err != nil {
+		return fmt.Errorf("--tokens: %w", err)
+	}
+	lm, err := openModel(o.model)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	if err := model.CheckTokens(ids, lm.weights.Config.Vocab); err != nil {
+		return fmt.Errorf("--tokens: %w", err)
+	}
+	eng, err := openEngine(lm, o.device, g)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	logits, err := computeLogits(eng, ids, o.mode)
+	if err != nil {
+		return err
+	}
+	return model.WriteFileAtomic(o.out, func(w io.Writer) error { return writeFloat32s(w, logits) })
+}
+
+// computeLogits runs ids from a fresh state and returns [T][V] logits.
+func computeLogits(eng model.Engine, ids []int, mode string) ([]float32, error) {
+	s, err := eng.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if mode == "batch" {
+		return s.Forward(ids, model.OutputAll)
+	}
+	out := make([]float32, 0, len(ids)*eng.Config().Vocab)
+	for _, id := range ids {
+		l, err := s.Forward([]int{id}, model.OutputLast)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l...)
+	}
+	return out, nil
+}
+
+// writeFloat32s writes values as little-endian float32.
+func writeFloat32s(w io.Writer, values []float32) error {
+	buf := make([]byte, 4*4096)
+	for len(values) > 0 {
+		n := min(len(values), 4096)
+		for i, v := range values[:n] {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+		}
+		if _, err := w.Write(buf[:4*n]); err != nil {
+			return err
+		}
+		values = values[n:]
+	}
+	return nil
+}

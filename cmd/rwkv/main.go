@@ -1,0 +1,41 @@
+// Command rwkv runs RWKV-7 GGUF models on the GPU through WebGPU, with a
+// pure-Go CPU reference: run, chat, serve, bench, synth, info, tokenize,
+// devices and logits.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// globalFlags are shared by every subcommand.
+type globalFlags struct {
+	verbose bool
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "rwkv",
+		Short:         "RWKV-7 inference on any GPU through WebGPU, with a CPU reference",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print progress and device details on stderr")
+	root.AddCommand(
+		newInfoCmd(g),
+		newTokenizeCmd(g),
+		newLogitsCmd(g),
+		newRunCmd(g),
+	)
+	return root
+}
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "rwkv:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/model"
+)
+
+// loadedModel is an open GGUF file with its validated weights.
+type loadedModel struct {
+	file    *gguf.File
+	weights *model.Weights
+}
+
+// openModel opens and validates an rwkv7 GGUF file.
+func openModel(path string) (*loadedModel, error) {
+	if path == "" {
+		return nil, fmt.Errorf("no model given: pass -m MODEL.gguf")
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	w, err := model.Load(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &loadedModel{file: f, weights: w}, nil
+}
+
+func (m *loadedModel) Close() error { return m.file.Close() }
