@@ -64,8 +64,13 @@ func (d *decoder) read(n int64) ([]byte, error) {
 	d.buf = d.buf[:m]
 	d.bufOff = start
 	if err := d.readAt(d.buf, start); err != nil {
-		d.buf = d.buf[:0]
-		return nil, err
+		// The window reaches past what is needed now; retry with exactly
+		// n bytes so that an error is reported at the field it hits.
+		d.buf = d.buf[:n]
+		if err := d.readAt(d.buf, start); err != nil {
+			d.buf = d.buf[:0]
+			return nil, err
+		}
 	}
 	return d.buf[:n], nil
 }
