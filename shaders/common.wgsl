@@ -5,13 +5,17 @@
 // 1. One file per kernel family (elementwise.wgsl, matvec.wgsl, ...). A file
 //    may hold several entry points that share bindings and helpers.
 //
-// 2. The second line of a kernel file is its defines line, machine-read by
+// 2. A kernel file carries, near its top, its defines line, machine-read by
 //    shaders.Defaults and by the tests:
 //        //! defines: WG=256 N_HEAD=12
 //    It lists every {{PLACEHOLDER}} the file (and what it includes) uses,
 //    with a value that compiles; callers pass their own values to
 //    shaders.Source. A placeholder missing from the map, or a map key that
-//    the text never uses, is an error, so typos fail loudly.
+//    the text never uses, is an error, so typos fail loudly. A file without
+//    a defines line is an include-only fragment (like this one): it is never
+//    compiled alone, and its placeholders are listed by the kernels that
+//    include it. gpu's tests compile every @compute entry of every kernel
+//    file with its documented defines.
 //
 // 3. Placeholders are written {{NAME}} (NAME = [A-Z][A-Z0-9_]*) and are
 //    replaced textually, before compiling (wgpu-native has no pipeline
@@ -48,7 +52,8 @@
 //    a flat range use flat_index(gid, nwg) and check it against the length;
 //    the Go side uses dev.Grid(n, WG) which folds the count into x and y.
 //
-// This file must stay placeholder-free and binding-free.
+// This file must stay placeholder-free and binding-free. It relies on the
+// including file declaring WG.
 
 // ---- indexing -------------------------------------------------------------
 

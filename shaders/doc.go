@@ -17,7 +17,8 @@
 //
 //	//! defines: WG=256 HEAD=64
 //
-// which Defaults parses. The conventions shared by all kernels (bindings,
+// which Defaults parses. Files without that line are include-only fragments
+// (Fragments lists them; common.wgsl is one); Names lists the kernel files. The conventions shared by all kernels (bindings,
 // parameter blocks, f16 and quantized data as u32 words, workgroup size) are
 // written at the top of common.wgsl.
 //

@@ -14,34 +14,65 @@ var files embed.FS
 // Common is the name of the shared prelude that kernel files include.
 const Common = "common.wgsl"
 
-// Names returns the kernel files (every embedded .wgsl file except the
-// Common prelude), sorted.
+// Names returns the kernel files, sorted: the embedded .wgsl files that
+// carry a "//! defines:" line. The others (Common, and fragments such as a
+// table of weight formats) are include-only and are listed by Fragments.
 func Names() []string {
+	names, _ := split()
+	return names
+}
+
+// Fragments returns the include-only files (no "//! defines:" line), sorted.
+func Fragments() []string {
+	_, frags := split()
+	return frags
+}
+
+func split() (kernels, fragments []string) {
 	entries, err := fs.ReadDir(files, ".")
 	if err != nil {
 		panic(err) // embedded FS: cannot fail
 	}
-	var names []string
 	for _, e := range entries {
-		if n := e.Name(); strings.HasSuffix(n, ".wgsl") && n != Common {
-			names = append(names, n)
+		n := e.Name()
+		if !strings.HasSuffix(n, ".wgsl") {
+			continue
+		}
+		b, _ := files.ReadFile(n)
+		if _, ok := definesLine(string(b)); ok {
+			kernels = append(kernels, n)
+		} else {
+			fragments = append(fragments, n)
 		}
 	}
-	sort.Strings(names)
-	return names
+	sort.Strings(kernels)
+	sort.Strings(fragments)
+	return kernels, fragments
+}
+
+// definesLine returns what follows "//! defines:" on the file's first such
+// line.
+func definesLine(text string) (string, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "//! defines:"); ok {
+			return rest, true
+		}
+	}
+	return "", false
 }
 
 // Raw returns the unspecialised text of an embedded file.
 func Raw(name string) (string, error) {
 	b, err := files.ReadFile(name)
 	if err != nil {
-		return "", fmt.Errorf("shaders: unknown file %q (have %s)", name, strings.Join(append(Names(), Common), ", "))
+		k, f := split()
+		return "", fmt.Errorf("shaders: unknown file %q (have %s)", name, strings.Join(append(k, f...), ", "))
 	}
 	return string(b), nil
 }
 
 // Defaults returns the placeholder values documented on the file's
-// "//! defines:" line (an empty map when the file has none). The map is a
+// "//! defines:" line (an empty map for a fragment). The map is a
 // fresh copy: change entries and pass it to Source.
 func Defaults(name string) (map[string]string, error) {
 	text, err := Raw(name)
@@ -49,19 +80,13 @@ func Defaults(name string) (map[string]string, error) {
 		return nil, err
 	}
 	defs := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "//! defines:")
-		if !ok {
-			continue
+	rest, _ := definesLine(text)
+	for _, f := range strings.Fields(rest) {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || !validName(k) || v == "" {
+			return nil, fmt.Errorf("shaders: %s: bad entry %q on the defines line (want NAME=value)", name, f)
 		}
-		for _, f := range strings.Fields(rest) {
-			k, v, ok := strings.Cut(f, "=")
-			if !ok || !validName(k) || v == "" {
-				return nil, fmt.Errorf("shaders: %s: bad entry %q on the defines line (want NAME=value)", name, f)
-			}
-			defs[k] = v
-		}
-		break
+		defs[k] = v
 	}
 	return defs, nil
 }

@@ -11,7 +11,7 @@ func TestEveryFileSpecialisesWithItsDocumentedDefines(t *testing.T) {
 	if len(names) == 0 {
 		t.Fatal("no kernel files embedded")
 	}
-	for _, n := range append(names, Common) {
+	for _, n := range names {
 		defs, err := Defaults(n)
 		if err != nil {
 			t.Fatal(err)
@@ -20,15 +20,16 @@ func TestEveryFileSpecialisesWithItsDocumentedDefines(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s with its documented defines %v: %v", n, defs, err)
 		}
-		if n != Common && !strings.Contains(src, "fn flat_index") {
+		if !strings.Contains(src, "fn flat_index") {
 			t.Errorf("%s: common.wgsl was not included", n)
 		}
 		if strings.Contains(src, "#include") {
 			t.Errorf("%s: unresolved #include left", n)
 		}
 	}
-	if d, _ := Defaults(Common); len(d) != 0 {
-		t.Errorf("common.wgsl must be placeholder-free, has defines %v", d)
+	// The prelude is placeholder-free and specialises on its own.
+	if _, err := Source(Common, nil); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -45,6 +46,19 @@ func TestNames(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("elementwise.wgsl missing from %v", names)
+	}
+	frags := Fragments()
+	hasCommon := false
+	for _, f := range frags {
+		hasCommon = hasCommon || f == Common
+		for _, n := range names {
+			if f == n {
+				t.Errorf("%s is both a kernel and a fragment", f)
+			}
+		}
+	}
+	if !hasCommon {
+		t.Errorf("common.wgsl missing from fragments %v", frags)
 	}
 }
 
