@@ -246,3 +246,31 @@ func TestGridFold(t *testing.T) {
 		t.Error("ceilDiv overflow")
 	}
 }
+
+// The binding's handle layout that errscope.go and instance.go rely on.
+func TestBindingLayoutAssumptions(t *testing.T) {
+	if !scopesUsable || !instanceWrappable {
+		t.Fatalf("cogentcore/webgpu handle layout changed: scopes %v, instance %v", scopesUsable, instanceWrappable)
+	}
+	d := OpenTestDevice(t)
+	// A validation error inside guard comes back, and the scopes stay
+	// balanced: the device keeps working.
+	want := errors.New("inner")
+	if err := guard(d.dev, func() error { return want }); err != want {
+		t.Errorf("guard returned %v", err)
+	}
+	err := guard(d.dev, func() error {
+		_, err := d.dev.CreateBuffer(&wgpu.BufferDescriptor{Label: "bad", Size: 16, Usage: wgpu.BufferUsageMapRead | wgpu.BufferUsageStorage})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "bad") {
+		t.Errorf("invalid usage: %v", err)
+	}
+	b, err := d.NewBufferF32("after", []float32{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.ReadF32(b, 0, 3); err != nil || got[2] != 3 {
+		t.Errorf("after guard: %v %v", got, err)
+	}
+}
