@@ -66,11 +66,16 @@ func rawDevice(d *wgpu.Device) unsafe.Pointer {
 // guard runs f inside an out-of-memory error scope and returns the error f
 // returned or else the one the scope caught.
 func guard(d *wgpu.Device, f func() error) error {
+	return scoped(d, wgpu.ErrorFilterOutOfMemory, f)
+}
+
+// scoped runs f inside an error scope with the given filter.
+func scoped(d *wgpu.Device, filter wgpu.ErrorFilter, f func() error) error {
 	if !scopesUsable || d == nil {
 		return f()
 	}
 	raw := rawDevice(d)
-	C.rwkv_wgpu_push(raw, C.uint32_t(wgpu.ErrorFilterOutOfMemory))
+	C.rwkv_wgpu_push(raw, C.uint32_t(filter))
 	err := f()
 	e := C.rwkv_wgpu_pop(raw)
 	if e.msg != nil {

@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"github.com/cogentcore/webgpu/wgpu"
@@ -19,6 +20,8 @@ func (k *Kernel) Name() string { return k.name }
 
 // Entry is the WGSL entry point.
 func (k *Kernel) Entry() string { return k.p.entry }
+
+var errNoLayout = errors.New("no bind group 0")
 
 type pipeKey struct {
 	src   [32]byte
@@ -83,20 +86,33 @@ func (d *Device) Kernel(name, wgsl, entry string) (*Kernel, error) {
 		return fail(err)
 	}
 	d.nextID++
-	p := &pipeline{id: d.nextID, entry: entry, pipe: pipe, layout: groupLayout(pipe)}
+	p := &pipeline{id: d.nextID, entry: entry, pipe: pipe, layout: groupLayout(d.dev, pipe)}
 	d.pipelines[key] = p
 	return &Kernel{name: name, p: p}, nil
 }
 
 // groupLayout returns the pipeline's bind group 0 layout, or nil when the
-// entry point has no bindings (the binding panics in that case).
-func groupLayout(p *wgpu.ComputePipeline) (l *wgpu.BindGroupLayout) {
-	defer func() {
-		if recover() != nil {
-			l = nil
+// entry point has no bindings. wgpu reports that case as an uncaptured
+// validation error, which would abort the process, so the call runs inside
+// a validation scope (and the binding panics on the null handle).
+func groupLayout(d *wgpu.Device, p *wgpu.ComputePipeline) *wgpu.BindGroupLayout {
+	var l *wgpu.BindGroupLayout
+	err := scoped(d, wgpu.ErrorFilterValidation, func() (err error) {
+		defer func() {
+			if recover() != nil {
+				err = errNoLayout
+			}
+		}()
+		l = p.GetBindGroupLayout(0)
+		return nil
+	})
+	if err != nil {
+		if l != nil {
+			l.Release()
 		}
-	}()
-	return p.GetBindGroupLayout(0)
+		return nil
+	}
+	return l
 }
 
 // Grid returns the workgroup counts covering n invocations with workgroups

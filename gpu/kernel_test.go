@@ -430,3 +430,22 @@ func TestEveryShaderCompiles(t *testing.T) {
 		}
 	}
 }
+
+func TestKernelWithoutBindings(t *testing.T) {
+	d := OpenTestDevice(t)
+	k, err := d.Kernel("nobind", "@compute @workgroup_size(1) fn main() { }", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.p.layout != nil {
+		t.Error("layout for an entry point without bindings")
+	}
+	r := d.NewRecorder()
+	r.Dispatch(k, nil, 1, 1, 1)
+	if err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
