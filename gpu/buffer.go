@@ -58,7 +58,7 @@ func (b *Buffer) releaseLocked() {
 	}
 	b.released = true
 	d := b.dev
-	d.groups.dropBuffer(b.id, d.pending == 0)
+	d.groups.dropBuffer(b.id)
 	b.buf.Release()
 	b.buf = nil
 	delete(d.buffers, b.id)

@@ -3,6 +3,7 @@ package gpu
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"github.com/cogentcore/webgpu/wgpu"
@@ -50,11 +51,27 @@ type Recorder struct {
 	ops        []op
 	err        error
 	dispatches int
-	pinned     bool // counted in d.pending
+	pin        *pinToken
+}
+
+// pinToken counts a recorder holding unsubmitted operations in d.pending,
+// which holds back bind-group cache eviction. It is separate from the
+// Recorder so that a cleanup can unpin a recorder dropped without Submit.
+type pinToken struct {
+	d      *Device
+	active bool
 }
 
 // NewRecorder starts an empty recording.
-func (d *Device) NewRecorder() *Recorder { return &Recorder{d: d} }
+func (d *Device) NewRecorder() *Recorder {
+	r := &Recorder{d: d, pin: &pinToken{d: d}}
+	runtime.AddCleanup(r, func(t *pinToken) {
+		t.d.mu.Lock()
+		defer t.d.mu.Unlock()
+		t.unpinLocked()
+	}, r.pin)
+	return r
+}
 
 // Err is the first error recorded so far.
 func (r *Recorder) Err() error { return r.err }
@@ -65,20 +82,20 @@ func (r *Recorder) Len() int { return len(r.ops) }
 // Dispatches is the number of dispatches recorded.
 func (r *Recorder) Dispatches() int { return r.dispatches }
 
-func (r *Recorder) pin() {
-	if !r.pinned {
-		r.pinned = true
-		r.d.pending++
+func (t *pinToken) pinLocked() {
+	if !t.active {
+		t.active = true
+		t.d.pending++
 	}
 }
 
 // unpinLocked ends the recording's hold on cached bind groups.
-func (r *Recorder) unpinLocked() {
-	if r.pinned {
-		r.pinned = false
-		r.d.pending--
-		if r.d.pending == 0 {
-			r.d.groups.collect()
+func (t *pinToken) unpinLocked() {
+	if t.active {
+		t.active = false
+		t.d.pending--
+		if t.d.pending == 0 && !t.d.closed {
+			t.d.groups.collect()
 		}
 	}
 }
@@ -94,7 +111,7 @@ func (r *Recorder) resetLocked() {
 	r.ops = r.ops[:0]
 	r.err = nil
 	r.dispatches = 0
-	r.unpinLocked()
+	r.pin.unpinLocked()
 }
 
 func (r *Recorder) fail(o *op, err error) {
@@ -191,7 +208,7 @@ func (r *Recorder) Dispatch(k *Kernel, bindings []Binding, x, y, z uint32) {
 		return
 	}
 	o.group = g
-	r.pin()
+	r.pin.pinLocked()
 	r.ops = append(r.ops, o)
 	r.dispatches++
 }
@@ -232,7 +249,7 @@ func (r *Recorder) record(o op) {
 			return
 		}
 	}
-	r.pin()
+	r.pin.pinLocked()
 	r.ops = append(r.ops, o)
 }
 
@@ -376,13 +393,12 @@ func (r *Recorder) locate(err error) error {
 // ---- bind group cache -----------------------------------------------------
 
 // bindGroupCache keeps bind groups by (pipeline, buffers, offsets, sizes) so
-// a repeated token step reuses them. Entries are only released while no
-// Recorder holds unsubmitted operations (a recorded operation refers to its
-// bind group until it is encoded).
+// a repeated token step reuses them. It is emptied when it outgrows
+// bindGroupCacheMax, but only while no Recorder holds unsubmitted
+// operations (a recorded operation refers to its bind group until encoded).
 type bindGroupCache struct {
 	m     map[string]*cachedGroup
 	byBuf map[uint64][]string
-	dead  []*wgpu.BindGroup
 }
 
 type cachedGroup struct {
@@ -398,28 +414,22 @@ func newBindGroupCache() bindGroupCache {
 
 func (c *bindGroupCache) len() int { return len(c.m) }
 
-// dropBuffer forgets the entries using buffer id; their bind groups are
-// released now if quiet, else at the next collect.
-func (c *bindGroupCache) dropBuffer(id uint64, quiet bool) {
+// dropBuffer releases the bind groups using buffer id (which is being
+// released, so that its memory can go). Pending recordings that refer to
+// them are refused by checkLive before they are encoded.
+func (c *bindGroupCache) dropBuffer(id uint64) {
 	for _, key := range c.byBuf[id] {
 		if e, ok := c.m[key]; ok {
 			delete(c.m, key)
-			c.dead = append(c.dead, e.g)
+			e.g.Release()
 		}
 	}
 	delete(c.byBuf, id)
-	if quiet {
-		c.collect()
-	}
 }
 
-// collect releases forgotten bind groups, and empties the cache when it has
-// grown past its bound. Call only when no recording is pending.
+// collect empties the cache when it has grown past its bound. Call only
+// when no recording is pending (recorded operations refer to their groups).
 func (c *bindGroupCache) collect() {
-	for _, g := range c.dead {
-		g.Release()
-	}
-	c.dead = c.dead[:0]
 	if len(c.m) > bindGroupCacheMax {
 		c.releaseAll()
 	}
@@ -429,12 +439,8 @@ func (c *bindGroupCache) releaseAll() {
 	for _, e := range c.m {
 		e.g.Release()
 	}
-	for _, g := range c.dead {
-		g.Release()
-	}
 	c.m = map[string]*cachedGroup{}
 	c.byBuf = map[uint64][]string{}
-	c.dead = nil
 }
 
 func (d *Device) bindGroupLocked(k *Kernel, binds []Binding) (*wgpu.BindGroup, error) {
