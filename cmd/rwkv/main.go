@@ -29,6 +29,7 @@ func newRootCmd() *cobra.Command {
 		newTokenizeCmd(g),
 		newLogitsCmd(g),
 		newRunCmd(g),
+		newSynthCmd(g),
 	)
 	return root
 }
