@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"cpuref":            {"model", "gguf", "tokenizer"},
 	"gpu":               {"model", "gguf", "shaders", "tokenizer", "gpu/vkinfo"},
 	"gpu/vkinfo":        {},
-	"internal/numtest":  {"gguf", "model"},
+	"internal/numtest":  {"gguf", "model", "tokenizer"},
 	"internal/synth":    {"gguf", "model", "tokenizer"},
 	"bench":             {"model", "cpuref", "gpu", "gpu/vkinfo", "gguf", "tokenizer", "internal/synth", "generate"},
 	"internal/fixtures": {},
@@ -40,12 +40,13 @@ var anyTest = []string{"internal/fixtures", "internal/numtest"}
 // extraInTests lists project packages a folder may also import from its
 // _test.go files (gpu is checked against cpuref only in tests).
 var extraInTests = map[string][]string{
-	"gpu":       {"cpuref", "internal/numtest", "internal/synth"},
-	"cpuref":    {"internal/numtest", "internal/synth"},
-	"model":     {"internal/numtest", "internal/synth"},
-	"gguf":      {"internal/numtest"},
-	"tokenizer": {},
-	"bench":     {"internal/numtest"},
+	"gpu":            {"cpuref", "internal/numtest", "internal/synth"},
+	"cpuref":         {"internal/numtest", "internal/synth"},
+	"model":          {"internal/numtest", "internal/synth"},
+	"gguf":           {"internal/numtest"},
+	"tokenizer":      {},
+	"bench":          {"internal/numtest"},
+	"internal/synth": {"cpuref"},
 }
 
 // thirdParty says which folders may import a given third-party binding.

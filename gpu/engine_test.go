@@ -1,0 +1,214 @@
+package gpu
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rwkv-gpu/rwkv-gpu/cpuref"
+	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/fixtures"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/numtest"
+	"github.com/rwkv-gpu/rwkv-gpu/model"
+)
+
+// gpuIdealTol is the relative L2 error allowed against the ideal (float64)
+// logits: the GPU accumulates in float32 without float64 help, in other
+// orders than cpuref; 1e-4 is the issue's bound, about 100 times what we
+// measure (see TestFixtureLogitsGPU's log).
+const gpuIdealTol = 1e-4
+
+func loadFixture(t *testing.T, typ string) *model.Weights {
+	t.Helper()
+	f, err := gguf.Open(fixtures.Path(t, "tiny", "rwkv7-tiny-"+typ+".gguf"))
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	w, err := model.Load(f)
+	require.NoError(t, err)
+	return w
+}
+
+func fixturePrompt(t *testing.T) []int {
+	t.Helper()
+	b, err := os.ReadFile(fixtures.Path(t, "tiny", "greedy.json"))
+	require.NoError(t, err)
+	var g struct {
+		PromptIDs []int `json:"prompt_ids"`
+	}
+	require.NoError(t, json.Unmarshal(b, &g))
+	return g.PromptIDs
+}
+
+func newTestEngine(t *testing.T, d *Device, w *model.Weights, opt EngineOptions) *Engine {
+	t.Helper()
+	e, err := NewEngine(d, w, opt)
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func seqLogits(t *testing.T, e model.Engine, ids []int) []float32 {
+	t.Helper()
+	s, err := e.NewSession()
+	require.NoError(t, err)
+	defer s.Close()
+	var out []float32
+	for _, id := range ids {
+		l, err := s.Forward([]int{id}, model.OutputLast)
+		require.NoError(t, err)
+		out = append(out, l...)
+	}
+	return out
+}
+
+func batchLogits(t *testing.T, e model.Engine, ids []int) []float32 {
+	t.Helper()
+	s, err := e.NewSession()
+	require.NoError(t, err)
+	defer s.Close()
+	out, err := s.Forward(ids, model.OutputAll)
+	require.NoError(t, err)
+	return out
+}
+
+func checkLogits(t *testing.T, what string, got, ref []float32, V int, tol float64) numtest.Stats {
+	t.Helper()
+	require.Len(t, got, len(ref), what)
+	s := numtest.Compare(got, ref)
+	if s.NonFinite > 0 || s.RelL2 > tol {
+		i := numtest.FirstMismatch(got, ref, 0, tol)
+		if i < 0 {
+			i = s.MaxAbsAt
+		}
+		t.Errorf("%s: relative L2 error %.3g > %.3g (max abs %.3g, %d non-finite); first mismatch %s",
+			what, s.RelL2, tol, s.MaxAbs, s.NonFinite, numtest.Describe(got, ref, i, V))
+	}
+	if rows := numtest.RowArgmaxMismatches(got, ref, V); len(rows) > 0 {
+		t.Errorf("%s: argmax differs at positions %v", what, rows)
+	}
+	return s
+}
+
+// gpuFixtureTypes are the fixture files whose every tensor the GPU reads.
+var gpuFixtureTypes = []string{"F32", "F16", "BF16", "Q8_0"}
+
+func TestFixtureLogitsGPU(t *testing.T) {
+	d := OpenTestDevice(t)
+	ids := fixturePrompt(t)
+	for _, typ := range gpuFixtureTypes {
+		t.Run(typ, func(t *testing.T) {
+			w := loadFixture(t, typ)
+			ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-"+typ+".ideal.f32"))
+			require.NoError(t, err)
+			// MaxTokens 16 splits the 48-token prefill into three steps.
+			e := newTestEngine(t, d, w, EngineOptions{MaxTokens: 16})
+			V := w.Config.Vocab
+			seq := seqLogits(t, e, ids)
+			batch := batchLogits(t, e, ids)
+			s1 := checkLogits(t, "seq vs ideal", seq, ideal, V, gpuIdealTol)
+			s2 := checkLogits(t, "batch vs ideal", batch, ideal, V, gpuIdealTol)
+			t.Logf("%s: rel L2 vs ideal seq %.2e (max abs %.2e), batch %.2e (max abs %.2e); %d dispatches per token, %d per layer",
+				typ, s1.RelL2, s1.MaxAbs, s2.RelL2, s2.MaxAbs, e.DispatchesPerToken(), e.DispatchesPerLayer())
+		})
+	}
+}
+
+func TestGPUStateMatchesCPU(t *testing.T) {
+	d := OpenTestDevice(t)
+	ids := fixturePrompt(t)
+	w := loadFixture(t, "F16")
+	e := newTestEngine(t, d, w, EngineOptions{MaxTokens: 32})
+	s, err := e.NewSession()
+	require.NoError(t, err)
+	_, err = s.Forward(ids, model.OutputNone)
+	require.NoError(t, err)
+	got, err := s.State()
+	require.NoError(t, err)
+
+	c := cpuref.New(w)
+	cs, err := c.NewSession()
+	require.NoError(t, err)
+	_, err = cs.Forward(ids, model.OutputNone)
+	require.NoError(t, err)
+	want, err := cs.State()
+	require.NoError(t, err)
+	st := numtest.Compare(got.Data, want.Data)
+	require.Less(t, st.RelL2, 1e-4, "GPU state after 48 tokens vs cpuref: %+v; first mismatch %d", st, numtest.FirstMismatch(got.Data, want.Data, 1e-6, 1e-3))
+	t.Logf("state rel L2 %.2e, max abs %.2e", st.RelL2, st.MaxAbs)
+
+	// Save/restore through the GPU: 24 tokens, state out, a new session
+	// restored from it, 24 more tokens == 48 straight.
+	straight := batchLogits(t, e, ids)
+	s1, err := e.NewSession()
+	require.Error(t, err, "one slot only: the first session still holds it")
+	require.NoError(t, s.Reset())
+	_, err = s.Forward(ids[:24], model.OutputNone)
+	require.NoError(t, err)
+	half, err := s.State()
+	require.NoError(t, err)
+	require.NoError(t, s.Reset())
+	require.NoError(t, s.SetState(half))
+	rest, err := s.Forward(ids[24:], model.OutputAll)
+	require.NoError(t, err)
+	V := w.Config.Vocab
+	if i := numtest.FirstMismatch(rest, straight[24*V:], 0, 0); i >= 0 {
+		t.Fatalf("restored run differs: %s", numtest.Describe(rest, straight[24*V:], i, V))
+	}
+	_ = s1
+}
+
+func TestGreedyOnGPU(t *testing.T) {
+	d := OpenTestDevice(t)
+	ids := fixturePrompt(t)
+	w := loadFixture(t, "F32")
+	e := newTestEngine(t, d, w, EngineOptions{})
+	// Reference: cpuref's greedy continuation.
+	c := cpuref.New(w)
+	cs, err := c.NewSession()
+	require.NoError(t, err)
+	logits, err := cs.Forward(ids, model.OutputLast)
+	require.NoError(t, err)
+	var want []int
+	for i := 0; i < 12; i++ {
+		next := model.Argmax(logits)
+		want = append(want, next)
+		logits, err = cs.Forward([]int{next}, model.OutputLast)
+		require.NoError(t, err)
+	}
+	s, err := e.NewSession()
+	require.NoError(t, err)
+	first, err := s.(*Session).ForwardArgmax(ids)
+	require.NoError(t, err)
+	require.Equal(t, want[0], first)
+	rest, err := s.(*Session).Greedy(first, 11)
+	require.NoError(t, err)
+	require.Equal(t, want[1:], rest)
+}
+
+func TestSplitArenas(t *testing.T) {
+	// An arena cap far below every matrix forces row splits everywhere
+	// (embedding, head, every stage): results must not change.
+	d := OpenTestDevice(t)
+	ids := fixturePrompt(t)[:20]
+	w := loadFixture(t, "Q8_0")
+	whole := newTestEngine(t, d, w, EngineOptions{})
+	split := newTestEngine(t, d, w, EngineOptions{ArenaBytes: 48 << 10})
+	require.Greater(t, len(split.head.parts), 1, "head must be split")
+	require.Greater(t, len(split.embed), 1, "embedding must be split")
+	a := batchLogits(t, whole, ids)
+	b := batchLogits(t, split, ids)
+	if i := numtest.FirstMismatch(b, a, 1e-6, 1e-5); i >= 0 {
+		t.Fatalf("split arenas change the logits: %s", numtest.Describe(b, a, i, w.Config.Vocab))
+	}
+}
+
+func TestUnsupportedTypeOnGPU(t *testing.T) {
+	d := OpenTestDevice(t)
+	w := loadFixture(t, "Q4_K_M")
+	_, err := NewEngine(d, w, EngineOptions{})
+	require.ErrorIs(t, err, ErrUnsupportedOnGPU)
+	require.ErrorContains(t, err, "has type Q4_K, which is not yet supported on the GPU")
+}

@@ -1,0 +1,106 @@
+package gpu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/model"
+)
+
+// weightFormat says how one GGUF block format lives on the GPU: the WGSL
+// function that reads it (shaders/formats.wgsl, dq8_<wgsl>) and the repacker
+// that regroups the stored blocks into the planes that function reads. The
+// bytes are the file's bytes, regrouped; nothing is expanded to float32.
+type weightFormat struct {
+	typ  gguf.Type
+	wgsl string
+	// repack turns n stored blocks (the rows of a matrix, back to back) into
+	// the quants plane and the scales plane (nil when the format has none).
+	repack func(src []byte, blocks int) (q, s []byte)
+}
+
+// formats lists the weight formats the GPU kernels can read.
+var formats = map[gguf.Type]*weightFormat{
+	gguf.F32:  {typ: gguf.F32, wgsl: "f32", repack: repackPlain},
+	gguf.F16:  {typ: gguf.F16, wgsl: "f16", repack: repackPlain},
+	gguf.BF16: {typ: gguf.BF16, wgsl: "bf16", repack: repackPlain},
+	gguf.Q8_0: {typ: gguf.Q8_0, wgsl: "q8_0", repack: repackQ8_0},
+}
+
+// ErrUnsupportedOnGPU is wrapped by errors about tensor types the GPU
+// kernels cannot read yet.
+var ErrUnsupportedOnGPU = fmt.Errorf("not yet supported on the GPU")
+
+// formatOf returns the GPU format of a matrix, or an error naming the tensor.
+func formatOf(m *model.Matrix) (*weightFormat, error) {
+	f, ok := formats[m.Type]
+	if !ok {
+		return nil, fmt.Errorf("gpu: tensor %s has type %s, which is %w (supported: %s)", m.Name, m.Type, ErrUnsupportedOnGPU, supportedList())
+	}
+	if m.Cols%8 != 0 || (m.Type.BlockElems() > 1 && m.Cols%32 != 0) {
+		return nil, fmt.Errorf("gpu: tensor %s has %d columns; the GPU kernels need a multiple of 32: %w", m.Name, m.Cols, ErrUnsupportedOnGPU)
+	}
+	return f, nil
+}
+
+func supportedList() string {
+	var names []string
+	for t := range formats {
+		names = append(names, t.String())
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// repackPlain keeps float formats as they are: one plane of values.
+func repackPlain(src []byte, blocks int) (q, s []byte) { return src, nil }
+
+// repackQ8_0 splits each 34-byte block (f16 d, 32 int8) into the int8 plane
+// and the f16 scale plane.
+func repackQ8_0(src []byte, blocks int) (q, s []byte) {
+	q = make([]byte, 32*blocks)
+	s = make([]byte, 2*blocks)
+	for b := 0; b < blocks; b++ {
+		blk := src[34*b : 34*b+34]
+		copy(s[2*b:], blk[:2])
+		copy(q[32*b:], blk[2:])
+	}
+	return q, s
+}
+
+// dq8Cases generates the WGSL switch cases of dq8 for the given formats
+// (placeholder DQ8_CASES of the weight-reading kernels).
+func dq8Cases(types []gguf.Type) string {
+	var b strings.Builder
+	for _, t := range types {
+		f := formats[t]
+		fmt.Fprintf(&b, "case %du: {\n            return dq8_%s(q, s, k, row, p);\n        }\n        ", uint32(t), f.wgsl)
+	}
+	return b.String()
+}
+
+// usedTypes lists the distinct formats of the matrices, sorted by id.
+func usedTypes(ms []*model.Matrix) []gguf.Type {
+	seen := map[gguf.Type]bool{}
+	var out []gguf.Type
+	for _, m := range ms {
+		if !seen[m.Type] {
+			seen[m.Type] = true
+			out = append(out, m.Type)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// words packs 32-bit values little-endian (uniform parameter blocks).
+func words(v ...uint32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], x)
+	}
+	return b
+}
