@@ -22,7 +22,8 @@ type EngineOptions struct {
 	// once, and the widest batched decode. 0 means 1; at most 64.
 	MaxSequences int
 	// ArenaBytes caps each weight buffer below the device's storage-binding
-	// limit (0 = the limit). Tests use it to force split tensors.
+	// limit (0 = the limit). Tests use it to force split tensors. The LoRA up
+	// projections of a layer always share one buffer of at most the limit.
 	ArenaBytes uint64
 	// Log receives load progress and layout facts; nil is quiet.
 	Log io.Writer
@@ -450,8 +451,11 @@ func (e *Engine) uploadLayer(li int, limit uint64) error {
 		return err
 	}
 
-	// The LoRA up projections are read by the wkv kernel: one arena.
-	up := newArenaPlanner(fmt.Sprintf("blk.%d.up", li), limit)
+	// The LoRA up projections are read by the wkv kernel: one arena, which
+	// must fit one binding (they are small: 4·D·rank); the ArenaBytes cap
+	// does not apply to it.
+	upLimit := e.dev.MaxBindingSize() &^ 255
+	up := newArenaPlanner(fmt.Sprintf("blk.%d.up", li), upLimit)
 	ups := []*model.Matrix{&L.W2, &L.A2, &L.V2, &L.G2}
 	var upParts [4]matPart
 	for i, m := range ups {
@@ -463,7 +467,7 @@ func (e *Engine) uploadLayer(li int, limit uint64) error {
 			return err
 		}
 		if len(parts) != 1 || len(up.arenas) != 1 {
-			return fmt.Errorf("gpu: layer %d LoRA up projections do not fit one storage binding of %d bytes", li, limit)
+			return fmt.Errorf("gpu: layer %d LoRA up projections do not fit one storage binding of %d bytes", li, upLimit)
 		}
 		upParts[i] = parts[0]
 	}

@@ -120,7 +120,7 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 	d := OpenTestDevice(t)
 	ids := fixturePrompt(t)
 	w := loadFixture(t, "F16")
-	e := newTestEngine(t, d, w, EngineOptions{MaxTokens: 32})
+	e := newTestEngine(t, d, w, EngineOptions{MaxTokens: 32, MaxSequences: 2})
 	s, err := e.NewSession()
 	require.NoError(t, err)
 	_, err = s.Forward(ids, model.OutputNone)
@@ -139,17 +139,18 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 	require.Less(t, st.RelL2, 1e-4, "GPU state after 48 tokens vs cpuref: %+v; first mismatch %d", st, numtest.FirstMismatch(got.Data, want.Data, 1e-6, 1e-3))
 	t.Logf("state rel L2 %.2e, max abs %.2e", st.RelL2, st.MaxAbs)
 
-	// Save/restore through the GPU: 24 tokens, state out, a new session
-	// restored from it, 24 more tokens == 48 straight.
+	// Save/restore through the GPU: 24 tokens, state out, the session
+	// reset and restored from it, 24 more tokens == 48 straight.
 	straight := batchLogits(t, e, ids)
-	s1, err := e.NewSession()
-	require.Error(t, err, "one slot only: the first session still holds it")
 	require.NoError(t, s.Reset())
 	_, err = s.Forward(ids[:24], model.OutputNone)
 	require.NoError(t, err)
 	half, err := s.State()
 	require.NoError(t, err)
 	require.NoError(t, s.Reset())
+	zero, err := s.State()
+	require.NoError(t, err)
+	require.Equal(t, model.NewState(w.Config).Data, zero.Data, "Reset must zero the state")
 	require.NoError(t, s.SetState(half))
 	rest, err := s.Forward(ids[24:], model.OutputAll)
 	require.NoError(t, err)
@@ -157,7 +158,11 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 	if i := numtest.FirstMismatch(rest, straight[24*V:], 0, 0); i >= 0 {
 		t.Fatalf("restored run differs: %s", numtest.Describe(rest, straight[24*V:], i, V))
 	}
-	_ = s1
+	// Two slots: a third session is refused.
+	_, err = e.NewSession()
+	require.NoError(t, err)
+	_, err = e.NewSession()
+	require.ErrorIs(t, err, ErrNoSlot)
 }
 
 func TestGreedyOnGPU(t *testing.T) {
