@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,12 +55,8 @@ func synthTypeNames() string {
 
 // parseSynthType accepts the name of a supported weight type, any case.
 func parseSynthType(name string) (gguf.Type, error) {
-	if t, err := gguf.ParseType(name); err == nil {
-		for _, s := range gguf.SupportedTypes {
-			if s == t {
-				return t, nil
-			}
-		}
+	if t, err := gguf.ParseType(name); err == nil && slices.Contains(gguf.SupportedTypes, t) {
+		return t, nil
 	}
 	return 0, fmt.Errorf("unknown --type %q (valid: %s)", name, synthTypeNames())
 }

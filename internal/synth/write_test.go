@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,21 +57,12 @@ func group(name string) string {
 	switch {
 	case suffix == "output.weight":
 		return "head"
-	case contains(mainGroup, suffix):
+	case slices.Contains(mainGroup, suffix):
 		return "main"
-	case contains(loraGroup, suffix):
+	case slices.Contains(loraGroup, suffix):
 		return "lora"
 	}
 	return "f32"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (r typeRow) want(name string) gguf.Type {
