@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -35,7 +36,7 @@ the contract for checking the engine against other implementations.`,
 	}
 	cmd.Flags().StringVarP(&o.model, "model", "m", "", "GGUF model file")
 	cmd.Flags().StringVar(&o.tokens, "tokens", "", "comma-separated token ids")
-	cmd.Flags().StringVar(&o.device, "device", "cpu", "cpu or gpu")
+	cmd.Flags().StringVar(&o.device, "device", "cpu", "cpu (the reference), gpu, or auto")
 	cmd.Flags().StringVar(&o.mode, "mode", "seq", "seq (one token per call) or batch (one prefill)")
 	cmd.Flags().StringVarP(&o.out, "output", "o", "", "output file (float32 [T][V], little-endian)")
 	return cmd
@@ -60,7 +61,7 @@ func runLogits(o *logitsOptions, g *globalFlags) error {
 	if err := model.CheckTokens(ids, lm.weights.Config.Vocab); err != nil {
 		return fmt.Errorf("--tokens: %w", err)
 	}
-	eng, err := openEngine(lm, o.device, g)
+	eng, err := openEngine(lm, engineOptions{device: o.device, seqs: 1, chunk: 64}, g, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 // globalFlags are shared by every subcommand.
 type globalFlags struct {
 	verbose bool
+	adapter int // WebGPU adapter index, -1 = best (or $RWKV_GPU)
 }
 
 func newRootCmd() *cobra.Command {
@@ -24,11 +25,13 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print progress and device details on stderr")
+	root.PersistentFlags().IntVar(&g.adapter, "gpu", -1, "WebGPU adapter index from `rwkv devices` (default: the best one, or $RWKV_GPU)")
 	root.AddCommand(
 		newInfoCmd(g),
 		newTokenizeCmd(g),
 		newLogitsCmd(g),
 		newRunCmd(g),
+		newDevicesCmd(g),
 		newSynthCmd(g),
 	)
 	return root

@@ -30,7 +30,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVarP(&o.model, "model", "m", "", "GGUF model file")
 	cmd.Flags().StringVarP(&o.prompt, "prompt", "p", "", "prompt text")
 	cmd.Flags().IntVarP(&o.n, "tokens", "n", 32, "number of tokens to generate")
-	cmd.Flags().StringVar(&o.device, "device", "cpu", "cpu or gpu")
+	cmd.Flags().StringVar(&o.device, "device", "auto", "gpu, cpu, or auto (the GPU when there is one)")
 	return cmd
 }
 
@@ -54,7 +54,7 @@ func runRun(stdout, stderr io.Writer, o *runOptions, g *globalFlags) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("the prompt is empty: pass -p TEXT")
 	}
-	eng, err := openEngine(lm, o.device, g)
+	eng, err := openEngine(lm, engineOptions{device: o.device, seqs: 1, chunk: 64}, g, stderr)
 	if err != nil {
 		return err
 	}
@@ -65,8 +65,20 @@ func runRun(stdout, stderr io.Writer, o *runOptions, g *globalFlags) error {
 	}
 	defer s.Close()
 
+	// next runs tokens and returns the greedy choice: on the device when the
+	// session can (only the id comes back), else from the logits.
+	next := func(tokens []int) (int, error) {
+		if am, ok := s.(model.Argmaxer); ok {
+			return am.ForwardArgmax(tokens)
+		}
+		logits, err := s.Forward(tokens, model.OutputLast)
+		if err != nil {
+			return 0, err
+		}
+		return model.Argmax(logits), nil
+	}
 	start := time.Now()
-	logits, err := s.Forward(ids, model.OutputLast)
+	id, err := next(ids)
 	if err != nil {
 		return err
 	}
@@ -74,12 +86,8 @@ func runRun(stdout, stderr io.Writer, o *runOptions, g *globalFlags) error {
 	dec := tok.NewStreamDecoder()
 	start = time.Now()
 	generated := 0
-	for generated < o.n {
-		next := model.Argmax(logits)
-		if next == 0 { // end of text
-			break
-		}
-		text, err := dec.Add(next)
+	for generated < o.n && id != 0 { // id 0 ends the text
+		text, err := dec.Add(id)
 		if err != nil {
 			return err
 		}
@@ -90,7 +98,7 @@ func runRun(stdout, stderr io.Writer, o *runOptions, g *globalFlags) error {
 		if generated == o.n {
 			break
 		}
-		if logits, err = s.Forward([]int{next}, model.OutputLast); err != nil {
+		if id, err = next([]int{id}); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,21 @@
+package gpu
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestCheckFits(t *testing.T) {
+	d := OpenTestDevice(t)
+	have, ok := d.DeviceMemory()
+	if !ok {
+		t.Skip("Vulkan reports no memory for this adapter")
+	}
+	require.Greater(t, have, uint64(0))
+	require.NoError(t, d.CheckFits(have/2, "half"))
+	err := d.CheckFits(have+1<<30, "the test model")
+	require.ErrorIs(t, err, ErrTooBig)
+	require.ErrorContains(t, err, "the test model needs")
+	require.ErrorContains(t, err, "GiB")
+}
