@@ -71,4 +71,3 @@ func openGPU(lm *loadedModel, o engineOptions, g *globalFlags, stderr io.Writer)
 	}
 	return &gpuEngine{Engine: e, dev: dev}, nil
 }
-
