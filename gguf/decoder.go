@@ -51,6 +51,9 @@ func (d *decoder) read(n int64) ([]byte, error) {
 		return d.buf[start-d.bufOff : start-d.bufOff+n], nil
 	}
 	if n > windowSize {
+		if n > int64(maxInt) {
+			return nil, d.errorf(start, "%d bytes do not fit in memory on this platform", n)
+		}
 		b := make([]byte, n)
 		if err := d.readAt(b, start); err != nil {
 			return nil, err
@@ -128,7 +131,7 @@ func (d *decoder) count(what string, minSize int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if n > uint64(d.left())/uint64(minSize) {
+	if n > uint64(d.left())/uint64(minSize) || n > uint64(maxInt) {
 		return 0, d.errorf(at, "%s %d cannot fit in the %d bytes left in the file (each item takes at least %d bytes)", what, n, d.left(), minSize)
 	}
 	return int(n), nil

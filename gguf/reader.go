@@ -100,7 +100,8 @@ func Parse(r io.ReaderAt, size int64, name string) (*File, error) {
 // Open memory-maps the file at path (on platforms without mmap, or when the
 // mapping fails, it reads through the file instead) and parses it. The file's
 // contents are never copied to the heap as a whole. Call Close when done;
-// slices returned by TensorData are invalid afterwards.
+// slices returned by TensorData are invalid afterwards. The file must not be
+// truncated while it is open (a mapped page past the new end would fault).
 func Open(path string) (*File, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -467,9 +468,11 @@ func (f *File) checkTensor(ti *TensorInfo) (uint64, error) {
 	return f.DataOffset + ti.Offset, nil
 }
 
-// TensorData returns the raw bytes of a tensor: a read-only slice of the
-// mapping (no copy) when the file is memory-mapped, otherwise a freshly read
-// buffer. It fails for types that are not Supported.
+// TensorData returns the raw bytes of a tensor: a slice of the mapping (no
+// copy) when the file is memory-mapped, otherwise a freshly read buffer. The
+// mapping is read-only: writing to the slice crashes the program. It fails
+// for types that are not Supported (with ErrUnsupportedType) and for a
+// TensorInfo that does not fit this file.
 func (f *File) TensorData(ti *TensorInfo) ([]byte, error) {
 	start, err := f.checkTensor(ti)
 	if err != nil {
@@ -492,6 +495,9 @@ func (f *File) readRange(ti *TensorInfo, start, n uint64, dst []byte) ([]byte, e
 		return dst, nil
 	}
 	if dst == nil {
+		if n > uint64(maxInt) {
+			return nil, fmt.Errorf("gguf: %s: tensor %q: %d bytes do not fit in memory on this platform", f.Path, ti.Name, n)
+		}
 		dst = make([]byte, n)
 	}
 	if m, err := f.r.ReadAt(dst[:n], int64(start)); uint64(m) != n {

@@ -16,7 +16,7 @@ import (
 
 // allValues is one value of every scalar type and an array of every element
 // type, including empty arrays.
-func allValues(t *testing.T) []KV {
+func allValues(t testing.TB) []KV {
 	t.Helper()
 	arr := func(elem ValueType, x any) Value {
 		v, err := ArrayValue(elem, x)
@@ -66,7 +66,7 @@ type testTensor struct {
 // testTensors returns one tensor of every supported type (quantized random
 // data), a 4-D tensor with trailing 1s, an empty tensor and an IQ4_XS
 // tensor (known size, not supported).
-func testTensors(t *testing.T) []testTensor {
+func testTensors(t testing.TB) []testTensor {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, 8))
 	var out []testTensor
@@ -91,7 +91,7 @@ func testTensors(t *testing.T) []testTensor {
 	return out
 }
 
-func buildFile(t *testing.T, version, alignment uint32) ([]byte, []KV, []testTensor) {
+func buildFile(t testing.TB, version, alignment uint32) ([]byte, []KV, []testTensor) {
 	t.Helper()
 	w := NewWriter()
 	if version != 0 {
