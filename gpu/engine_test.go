@@ -217,3 +217,39 @@ func TestUnsupportedTypeOnGPU(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnsupportedOnGPU)
 	require.ErrorContains(t, err, "has type Q4_K, which is not yet supported on the GPU")
 }
+
+func TestGreedyBatchMatchesSingle(t *testing.T) {
+	// Five sequences decoded together (matmul path, T = 5) choose the same
+	// tokens as each decoded alone, from different prompts.
+	d := OpenTestDevice(t)
+	ids := fixturePrompt(t)
+	w := loadFixture(t, "Q8_0")
+	e := newTestEngine(t, d, w, EngineOptions{MaxSequences: 6, MaxTokens: 8})
+	const B, steps = 5, 4
+	var sessions []*Session
+	var first []int
+	var want []int
+	for i := 0; i < B; i++ {
+		s, err := e.NewSession()
+		require.NoError(t, err)
+		prompt := ids[i*3 : i*3+5]
+		next, err := s.(*Session).ForwardArgmax(prompt[:4])
+		require.NoError(t, err)
+		_ = next
+		sessions = append(sessions, s.(*Session))
+		first = append(first, prompt[4])
+		// Reference: the same session state, decoded alone in a fresh slot.
+		alone, err := e.NewSession()
+		require.NoError(t, err)
+		st, err := s.State()
+		require.NoError(t, err)
+		require.NoError(t, alone.SetState(st))
+		got, err := alone.(*Session).Greedy(prompt[4], steps)
+		require.NoError(t, err)
+		want = append(want, got[steps-1])
+		require.NoError(t, alone.Close())
+	}
+	got, err := e.GreedyBatch(sessions, first, steps)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+}

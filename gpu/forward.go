@@ -366,3 +366,67 @@ func (s *Session) Close() error {
 	}
 	return nil
 }
+
+// GreedyBatch decodes several sessions at once for steps steps: each step
+// feeds every session one token (one step of T = len(sessions) tokens, the
+// weights read once for all), and each session's argmax becomes its next
+// input on the GPU. tokens[i] is session i's first input. It returns the ids
+// chosen by the last step. Aggregate throughput grows with the batch because
+// decode is bound by reading the weights.
+func (e *Engine) GreedyBatch(sessions []*Session, tokens []int, steps int) ([]int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	B := len(sessions)
+	if B == 0 || B != len(tokens) {
+		return nil, fmt.Errorf("gpu: %d sessions but %d tokens", B, len(tokens))
+	}
+	if B > e.lay.tmax {
+		return nil, fmt.Errorf("gpu: batch of %d sequences exceeds MaxTokens %d", B, e.lay.tmax)
+	}
+	if err := model.CheckTokens(tokens, e.cfg.Vocab); err != nil {
+		return nil, err
+	}
+	seqs := make([]batchSeq, B)
+	seen := map[int]bool{}
+	for i, s := range sessions {
+		if err := s.check(); err != nil {
+			return nil, err
+		}
+		if s.e != e || seen[s.slot] {
+			return nil, fmt.Errorf("gpu: session %d is from another engine or appears twice", i)
+		}
+		seen[s.slot] = true
+		seqs[i] = batchSeq{slot: s.slot, first: i, count: 1}
+	}
+	if err := e.setArgmax(0, false); err != nil {
+		return nil, err
+	}
+	if err := e.writeStep(tokens, seqs, B, 0); err != nil {
+		return nil, err
+	}
+	const stepsPerSubmit = 16
+	for done := 0; done < steps; {
+		r := e.dev.NewRecorder()
+		k := min(stepsPerSubmit, steps-done)
+		for i := 0; i < k; i++ {
+			e.recordEmbed(r, B)
+			for li := range e.layers {
+				e.recordLayer(r, li, B, B)
+			}
+			e.recordHead(r, B, true)
+		}
+		if err := r.Submit(); err != nil {
+			return nil, fmt.Errorf("gpu: batched decode: %w", err)
+		}
+		done += k
+	}
+	got, err := e.dev.ReadU32(e.ids, 0, B)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, B)
+	for i, v := range got {
+		out[i] = int(v)
+	}
+	return out, nil
+}

@@ -19,3 +19,11 @@ func TestCheckFits(t *testing.T) {
 	require.ErrorContains(t, err, "the test model needs")
 	require.ErrorContains(t, err, "GiB")
 }
+
+func TestReadBandwidth(t *testing.T) {
+	d := OpenTestDevice(t)
+	bw, err := d.ReadBandwidth(8<<20, 1)
+	require.NoError(t, err)
+	require.Greater(t, bw, 1e8, "at least 0.1 GB/s")
+	t.Logf("streaming read: %.2f GB/s", bw/1e9)
+}
