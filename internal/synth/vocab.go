@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -52,7 +53,7 @@ func Vocab(n int) ([]string, []int32, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tokens := all[:n:n]
+	tokens := slices.Clone(all[:n]) // callers may modify their copy
 	types := make([]int32, n)
 	for i, t := range tokens {
 		switch {

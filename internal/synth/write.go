@@ -163,12 +163,10 @@ func writeTensor(out io.Writer, tp *tensorPlan, seed uint64, pr *progress) error
 	ts := tensorSeed(seed, tp.seedName)
 	perChunk := max(1, chunkElems/cols)
 	chunks := (rows + perChunk - 1) / perChunk
-	scratch := sync.Pool{New: func() any { return make([]float32, cols) }}
 	gen := func(c int, dst []byte) ([]byte, error) {
 		lo, hi := c*perChunk, min((c+1)*perChunk, rows)
 		dst = growBytes(dst, (hi-lo)*rowBytes)
-		row := scratch.Get().([]float32)
-		defer scratch.Put(row)
+		row := make([]float32, cols) // at most 64 KiB, for a million elements
 		for r := lo; r < hi; r++ {
 			g := rowStream(ts, r)
 			tp.rc.fillRow(&g, r, row)
