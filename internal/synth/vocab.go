@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/rwkv-gpu/rwkv-gpu/tokenizer"
 )
 
 // worldVocabGz holds the 65 536 entries of the RWKV World vocabulary as
@@ -34,13 +36,6 @@ var worldVocab = sync.OnceValues(func() ([]string, error) {
 	return tokens, nil
 })
 
-// Token types of tokenizer.ggml.token_type.
-const (
-	tokenTypeNormal  int32 = 1
-	tokenTypeControl int32 = 3
-	tokenTypeUnused  int32 = 5
-)
-
 // Vocab returns the first n entries of the World vocabulary (escaped, as
 // stored in tokenizer.ggml.tokens) and their token types: control for id 0
 // (<s>), unused for the [PADn] entries, normal otherwise. n must be in
@@ -58,11 +53,11 @@ func Vocab(n int) ([]string, []int32, error) {
 	for i, t := range tokens {
 		switch {
 		case i == 0:
-			types[i] = tokenTypeControl
+			types[i] = int32(tokenizer.TypeControl)
 		case strings.HasPrefix(t, "[PAD"):
-			types[i] = tokenTypeUnused
+			types[i] = int32(tokenizer.TypeUnused)
 		default:
-			types[i] = tokenTypeNormal
+			types[i] = int32(tokenizer.TypeNormal)
 		}
 	}
 	return tokens, types, nil
