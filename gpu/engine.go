@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"sync"
 
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
@@ -248,7 +249,7 @@ func (e *Engine) compile(types []gguf.Type) error {
 		if err != nil {
 			return nil, err
 		}
-		return e.dev.Kernel(file, src, entry)
+		return e.dev.Kernel(strings.TrimSuffix(file, ".wgsl")+":"+entry, src, entry)
 	}
 	var err error
 	k := &e.k

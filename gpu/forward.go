@@ -430,3 +430,31 @@ func (e *Engine) GreedyBatch(sessions []*Session, tokens []int, steps int) ([]in
 	}
 	return out, nil
 }
+
+// ProfileStep runs one decode step of token (advancing the session) with
+// per-kernel timing: GPU timestamps where the adapter has them, else one
+// submit per dispatch timed by the wall clock (Timing.Method says which).
+func (s *Session) ProfileStep(token int) (Timing, error) {
+	e := s.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := s.check(); err != nil {
+		return Timing{}, err
+	}
+	if err := model.CheckTokens([]int{token}, e.cfg.Vocab); err != nil {
+		return Timing{}, err
+	}
+	if err := e.setArgmax(uint32(e.lay.idsNext), false); err != nil {
+		return Timing{}, err
+	}
+	if err := e.writeStep([]int{token}, []batchSeq{{slot: s.slot, count: 1}}, 1, 0); err != nil {
+		return Timing{}, err
+	}
+	r := e.dev.NewRecorder()
+	e.recordEmbed(r, 1)
+	for li := range e.layers {
+		e.recordLayer(r, li, 1, 1)
+	}
+	e.recordHead(r, 1, true)
+	return r.SubmitTimed()
+}

@@ -32,6 +32,7 @@ func newRootCmd() *cobra.Command {
 		newLogitsCmd(g),
 		newRunCmd(g),
 		newDevicesCmd(g),
+		newBenchCmd(g),
 		newSynthCmd(g),
 	)
 	return root

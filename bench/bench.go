@@ -1,0 +1,292 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+	"github.com/rwkv-gpu/rwkv-gpu/model"
+)
+
+// Config says what to measure, llama-bench style.
+type Config struct {
+	Prompt  int   // pp test: one prefill of this many tokens (0 = skip)
+	Gen     int   // tg test: this many single-token decode steps (0 = skip)
+	Reps    int   // timed repetitions per test (a warm-up run comes first)
+	Batches []int // tg with several sequences at once (aggregate tokens/s); 1 = single stream
+	Profile bool  // time per kernel family per token (GPU only)
+	// Progress, when set, receives one line per finished run.
+	Progress func(string)
+}
+
+// Result is one line of the benchmark table (one test of one model).
+type Result struct {
+	Model              string  `json:"model"`
+	Type               string  `json:"type"`
+	SizeBytes          int64   `json:"size_bytes"`
+	Params             uint64  `json:"params"`
+	Device             string  `json:"device"`
+	Backend            string  `json:"backend"`
+	Test               string  `json:"test"`
+	Batch              int     `json:"batch"`
+	TokensPerS         float64 `json:"tokens_per_s"`
+	Stddev             float64 `json:"stddev"`
+	Reps               int     `json:"reps"`
+	BytesPerStep       int64   `json:"bytes_per_step"`
+	GBPerS             float64 `json:"gb_per_s"`
+	RooflineGBPerS     float64 `json:"roofline_gb_per_s"`
+	RooflineFraction   float64 `json:"roofline_fraction"`
+	DispatchesPerToken int     `json:"dispatches_per_token"`
+	PeakGPUBytes       uint64  `json:"peak_gpu_bytes"`
+	// Profile holds, per kernel family, the time per token (GPU, --profile).
+	Profile       []KernelShare `json:"profile,omitempty"`
+	ProfileMethod string        `json:"profile_method,omitempty"`
+}
+
+// KernelShare is one kernel family's time per token.
+type KernelShare struct {
+	Kernel      string  `json:"kernel"`
+	MicrosPerTk float64 `json:"us_per_token"`
+	Share       float64 `json:"share"`
+}
+
+// Traffic is the memory traffic of one decoded token (spec/rwkv7.md §9),
+// from the file's real tensor types.
+type Traffic struct {
+	Weights int64 // matrices read per token (head included, embedding row)
+	PerSeq  int64 // state read and written, float vectors, logits
+}
+
+// TokenTraffic computes the bytes per decoded token of a model:
+//
+//	weights = Σ matrix bytes (r, k, v, o, LoRAs, FFN, head) + one embedding row
+//	per sequence = 4·(19·D·L + 4·D) float vectors + 2·4·L·D·N WKV state
+//	               + 2·8·L·D shift vectors + 4·V logits
+func TokenTraffic(w *model.Weights) Traffic {
+	c := w.Config
+	var t Traffic
+	for _, m := range w.Matrices() {
+		t.Weights += m.Bytes()
+	}
+	t.Weights += int64(w.Embed.RowBytes)
+	L, D, N, V := int64(c.Layers), int64(c.Dim), int64(c.HeadSize), int64(c.Vocab)
+	t.PerSeq = 4*(19*D*L+4*D) + 2*4*L*D*N + 2*8*L*D + 4*V
+	return t
+}
+
+// Step is the bytes of one decode step of batch sequences: the weights
+// once, the per-sequence traffic per sequence.
+func (t Traffic) Step(batch int) int64 { return t.Weights + int64(batch)*t.PerSeq }
+
+// MainType names a model's storage type by its largest matrices (the
+// time-mix key of layer 0), e.g. "Q4_K".
+func MainType(w *model.Weights) gguf.Type { return w.Layers[0].Wk.Type }
+
+// Stats returns the mean and sample standard deviation.
+func Stats(xs []float64) (mean, sd float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(len(xs))
+	if len(xs) > 1 {
+		for _, x := range xs {
+			sd += (x - mean) * (x - mean)
+		}
+		sd = math.Sqrt(sd / float64(len(xs)-1))
+	}
+	return mean, sd
+}
+
+// Target is one loaded model on one engine.
+type Target struct {
+	Name     string // file name for the table
+	Weights  *model.Weights
+	Engine   model.Engine
+	FileSize int64
+	Params   uint64
+	// Roofline is the device's measured streaming-read bandwidth in bytes/s
+	// (0 when unknown).
+	Roofline float64
+}
+
+// gpuEngine is what the benchmark needs from the GPU engine beyond
+// model.Engine.
+type gpuEngine interface {
+	DispatchesPerToken() int
+	GPUDevice() *gpu.Device
+	GreedyBatch(sessions []*gpu.Session, tokens []int, steps int) ([]int, error)
+}
+
+// Run measures the target: pp (prefill), tg (single-stream decode) and tg at
+// each batch size, and returns one Result per test.
+func Run(tg Target, cfg Config) ([]Result, error) {
+	if cfg.Reps < 1 {
+		cfg.Reps = 1
+	}
+	w := tg.Weights
+	c := w.Config
+	traffic := TokenTraffic(w)
+	base := Result{
+		Model: tg.Name, Type: MainType(w).String(), SizeBytes: tg.FileSize, Params: tg.Params,
+		Device: tg.Engine.Device(), Backend: "cpu", Reps: cfg.Reps, RooflineGBPerS: tg.Roofline / 1e9,
+	}
+	ge, isGPU := tg.Engine.(gpuEngine)
+	if isGPU {
+		base.Backend = "webgpu"
+		base.DispatchesPerToken = ge.DispatchesPerToken()
+	}
+	// A fixed pseudo-random token sequence (no tokenizer needed).
+	tokens := func(n int) []int {
+		ids := make([]int, n)
+		x := uint32(12345)
+		for i := range ids {
+			x = x*1664525 + 1013904223
+			ids[i] = int(x>>8) % c.Vocab
+		}
+		return ids
+	}
+	var results []Result
+	finish := func(r Result, rates []float64) {
+		r.TokensPerS, r.Stddev = Stats(rates)
+		r.GBPerS = float64(r.BytesPerStep) * r.TokensPerS / float64(r.Batch) / 1e9
+		if r.RooflineGBPerS > 0 {
+			r.RooflineFraction = r.GBPerS / r.RooflineGBPerS
+		}
+		if isGPU {
+			r.PeakGPUBytes = ge.GPUDevice().PeakBytes()
+		}
+		results = append(results, r)
+		if cfg.Progress != nil {
+			cfg.Progress(fmt.Sprintf("%s %s: %.2f ± %.2f t/s", r.Model, r.Test, r.TokensPerS, r.Stddev))
+		}
+	}
+
+	if cfg.Prompt > 0 {
+		ids := tokens(cfg.Prompt)
+		var rates []float64
+		for rep := -1; rep < cfg.Reps; rep++ {
+			s, err := tg.Engine.NewSession()
+			if err != nil {
+				return nil, err
+			}
+			start := time.Now()
+			_, err = s.Forward(ids, model.OutputLast)
+			d := time.Since(start)
+			s.Close()
+			if err != nil {
+				return nil, fmt.Errorf("bench: pp%d: %w", cfg.Prompt, err)
+			}
+			if rep >= 0 {
+				rates = append(rates, float64(cfg.Prompt)/d.Seconds())
+			}
+		}
+		r := base
+		r.Test, r.Batch, r.BytesPerStep = fmt.Sprintf("pp%d", cfg.Prompt), 1, traffic.Step(1)
+		finish(r, rates)
+	}
+
+	batches := cfg.Batches
+	if len(batches) == 0 {
+		batches = []int{1}
+	}
+	for _, b := range batches {
+		if cfg.Gen <= 0 {
+			break
+		}
+		rates, prof, err := runTG(tg.Engine, ge, b, cfg, tokens(b))
+		if err != nil {
+			return nil, err
+		}
+		r := base
+		r.Test, r.Batch, r.BytesPerStep = fmt.Sprintf("tg%d", cfg.Gen), b, traffic.Step(b)
+		if b > 1 {
+			r.Test = fmt.Sprintf("tg%d@b%d", cfg.Gen, b)
+		}
+		if prof != nil {
+			r.Profile, r.ProfileMethod = prof.shares, prof.method
+		}
+		finish(r, rates)
+	}
+	return results, nil
+}
+
+// runTG times cfg.Gen decode steps of b sequences; the rates are aggregate
+// tokens per second (b tokens per step).
+func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int) ([]float64, *profile, error) {
+	var sessions []model.Session
+	defer func() {
+		for _, s := range sessions {
+			s.Close()
+		}
+	}()
+	for i := 0; i < b; i++ {
+		s, err := e.NewSession()
+		if err != nil {
+			if errors.Is(err, gpu.ErrNoSlot) {
+				return nil, nil, fmt.Errorf("bench: batch %d needs %d sequence slots: %w", b, b, err)
+			}
+			return nil, nil, err
+		}
+		sessions = append(sessions, s)
+	}
+	var rates []float64
+	for rep := -1; rep < cfg.Reps; rep++ {
+		for _, s := range sessions {
+			if err := s.Reset(); err != nil {
+				return nil, nil, err
+			}
+		}
+		start := time.Now()
+		if err := decode(sessions, ge, first, cfg.Gen); err != nil {
+			return nil, nil, fmt.Errorf("bench: tg%d batch %d: %w", cfg.Gen, b, err)
+		}
+		d := time.Since(start)
+		if rep >= 0 {
+			rates = append(rates, float64(b*cfg.Gen)/d.Seconds())
+		}
+	}
+	var prof *profile
+	if cfg.Profile && ge != nil && b == 1 {
+		p, err := profileStep(ge, sessions[0].(*gpu.Session), first[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		prof = p
+	}
+	return rates, prof, nil
+}
+
+// decode runs n greedy steps for the sessions: on the GPU with the argmax on
+// the device (chained, no read-back per token); on the CPU one token at a
+// time per session.
+func decode(sessions []model.Session, ge gpuEngine, first []int, n int) error {
+	if ge != nil {
+		if len(sessions) == 1 {
+			_, err := sessions[0].(*gpu.Session).Greedy(first[0], n)
+			return err
+		}
+		gs := make([]*gpu.Session, len(sessions))
+		for i, s := range sessions {
+			gs[i] = s.(*gpu.Session)
+		}
+		_, err := ge.GreedyBatch(gs, first, n)
+		return err
+	}
+	for i, s := range sessions {
+		next := first[i]
+		for step := 0; step < n; step++ {
+			l, err := s.Forward([]int{next}, model.OutputLast)
+			if err != nil {
+				return err
+			}
+			next = model.Argmax(l)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+package bench
+
+import (
+	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+)
+
+// profile is the per-kernel time of one decode step.
+type profile struct {
+	method string
+	shares []KernelShare
+}
+
+// profileStep times one decode step per kernel family (the kernel files:
+// lnmix = norms and token shift, matvec = every weight product, wkv = the
+// WKV-7 recurrence with the LoRA ups, tokens = embedding and argmax).
+func profileStep(ge gpuEngine, s *gpu.Session, token int) (*profile, error) {
+	// One untimed step first, so that pipelines are warm.
+	if _, err := s.ProfileStep(token); err != nil {
+		return nil, err
+	}
+	tm, err := s.ProfileStep(token)
+	if err != nil {
+		return nil, err
+	}
+	p := &profile{method: tm.Method}
+	for _, k := range tm.Kernels {
+		share := 0.0
+		if tm.Total > 0 {
+			share = float64(k.Total) / float64(tm.Total)
+		}
+		p.shares = append(p.shares, KernelShare{Kernel: k.Name, MicrosPerTk: float64(k.Total.Nanoseconds()) / 1e3, Share: share})
+	}
+	return p, nil
+}
