@@ -28,6 +28,15 @@ var formats = map[gguf.Type]*weightFormat{
 	gguf.F16:  {typ: gguf.F16, wgsl: "f16", repack: repackPlain},
 	gguf.BF16: {typ: gguf.BF16, wgsl: "bf16", repack: repackPlain},
 	gguf.Q8_0: {typ: gguf.Q8_0, wgsl: "q8_0", repack: repackQ8_0},
+	gguf.Q4_0: {typ: gguf.Q4_0, wgsl: "q4_0", repack: repackQ4_0},
+	gguf.Q4_1: {typ: gguf.Q4_1, wgsl: "q4_1", repack: repackQ4_1},
+	gguf.Q5_0: {typ: gguf.Q5_0, wgsl: "q5_0", repack: repackQ5_0},
+	gguf.Q5_1: {typ: gguf.Q5_1, wgsl: "q5_1", repack: repackQ5_1},
+	gguf.Q2_K: {typ: gguf.Q2_K, wgsl: "q2_k", repack: repackQ2_K},
+	gguf.Q3_K: {typ: gguf.Q3_K, wgsl: "q3_k", repack: repackQ3_K},
+	gguf.Q4_K: {typ: gguf.Q4_K, wgsl: "q4_k", repack: repackQ4_K},
+	gguf.Q5_K: {typ: gguf.Q5_K, wgsl: "q5_k", repack: repackQ5_K},
+	gguf.Q6_K: {typ: gguf.Q6_K, wgsl: "q6_k", repack: repackQ6_K},
 }
 
 // ErrUnsupportedOnGPU is wrapped by errors about tensor types the GPU
@@ -42,6 +51,11 @@ func formatOf(m *model.Matrix) (*weightFormat, error) {
 	}
 	if m.Cols%8 != 0 || (m.Type.BlockElems() > 1 && m.Cols%32 != 0) {
 		return nil, fmt.Errorf("gpu: tensor %s has %d columns; the GPU kernels need a multiple of 32: %w", m.Name, m.Cols, ErrUnsupportedOnGPU)
+	}
+	// K-quant rows are whole super-blocks in every file llama-quantize
+	// writes; the kernels address super-blocks from the row start.
+	if m.Type.BlockElems() == qkK && m.Cols%qkK != 0 {
+		return nil, fmt.Errorf("gpu: tensor %s (%s) has %d columns; K-quants need a multiple of %d: %w", m.Name, m.Type, m.Cols, qkK, ErrUnsupportedOnGPU)
 	}
 	return f, nil
 }

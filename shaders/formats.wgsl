@@ -72,3 +72,212 @@ fn dq8_q8_0(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
     let i = q + e / 4u;
     return W8(d * i8x4(W[i]), d * i8x4(W[i + 1u]));
 }
+
+// ---- helpers of the repacked quant formats --------------------------------
+//
+// The formats below are repacked at load (gpu/repack_*.go) so that the quant
+// bits of 8 consecutive weights sit together in one word or a few, in
+// element order:
+//   nibble plane: word i holds elements 8i..8i+7, element 8i+j in bits 4j..4j+3
+//   crumb plane:  word i holds elements 16i..16i+15, 2 bits each (element
+//                 16i+j in bits 2j..2j+1), so 8 weights are one 16-bit half
+//   bit plane:    word i holds elements 32i..32i+31, one bit each, so 8
+//                 weights are one byte
+// Addresses are computed from the piece index pc = row·(K/8) + p (the 8-weight
+// group within the part), which stays far below 2^32 for any binding.
+//
+// Block scales stay f16 and are decoded by integer arithmetic (f16x2_exact),
+// so subnormal scales are exact whatever the device does with f16 denormals.
+// Every product of a scale and a quant is exact in f32, so with the order of
+// gguf.DequantizeRow (y = (d·sc)·q − (dmin·mn)) the result is bit-identical,
+// fused multiply-add or not.
+
+const DQ_NIB_A = vec4<u32>(0u, 4u, 8u, 12u);
+const DQ_NIB_B = vec4<u32>(16u, 20u, 24u, 28u);
+const DQ_CRUMB_A = vec4<u32>(0u, 2u, 4u, 6u);
+const DQ_CRUMB_B = vec4<u32>(8u, 10u, 12u, 14u);
+const DQ_BIT_A = vec4<u32>(0u, 1u, 2u, 3u);
+const DQ_BIT_B = vec4<u32>(4u, 5u, 6u, 7u);
+
+// f16x2_exact converts both halves of w (low half first) to f32 exactly:
+// normals by rebiasing the exponent, subnormals as mantissa·2^-24, ±inf and
+// NaN kept.
+fn f16x2_exact(w: u32) -> vec2<f32> {
+    let h = vec2<u32>(w & 0xffffu, w >> 16u);
+    let mag = h & vec2<u32>(0x7fffu);
+    let sign = (h & vec2<u32>(0x8000u)) << vec2<u32>(16u);
+    // exponent + 112 (15 -> 127), and + 128 more for inf/NaN (31 -> 255)
+    let bias = select(vec2<u32>(0x38000000u), vec2<u32>(0x70000000u), mag >= vec2<u32>(0x7c00u));
+    let normal = (mag << vec2<u32>(13u)) + bias;
+    let sub = bitcast<vec2<u32>>(vec2<f32>(mag) * 0x1p-24f);
+    return bitcast<vec2<f32>>(sign | select(normal, sub, mag < vec2<u32>(0x400u)));
+}
+
+// f16_exact is f16x2_exact for the half in the low 16 bits of h.
+fn f16_exact(h: u32) -> f32 {
+    return f16x2_exact(h & 0xffffu).x;
+}
+
+// A pair of vec4<u32>: the 8 raw quants of a piece before scaling.
+struct Q8 {
+    a: vec4<u32>,
+    b: vec4<u32>,
+}
+
+// nib8: the 8 nibbles of a nibble-plane word.
+fn nib8(w: u32) -> Q8 {
+    let v = vec4<u32>(w);
+    return Q8((v >> DQ_NIB_A) & vec4<u32>(0xfu), (v >> DQ_NIB_B) & vec4<u32>(0xfu));
+}
+
+// crumb8: the 8 2-bit fields of the low 16 bits of h.
+fn crumb8(h: u32) -> Q8 {
+    let v = vec4<u32>(h);
+    return Q8((v >> DQ_CRUMB_A) & vec4<u32>(3u), (v >> DQ_CRUMB_B) & vec4<u32>(3u));
+}
+
+// bit8: the 8 bits of the low byte of b, each shifted left by `to`.
+fn bit8(b: u32, to: u32) -> Q8 {
+    let v = vec4<u32>(b);
+    let t = vec4<u32>(to);
+    return Q8(((v >> DQ_BIT_A) & vec4<u32>(1u)) << t, ((v >> DQ_BIT_B) & vec4<u32>(1u)) << t);
+}
+
+fn q8_or(x: Q8, y: Q8) -> Q8 {
+    return Q8(x.a | y.a, x.b | y.b);
+}
+
+// scale_q (y = d·(q − off)) and scale_min (y = dl·q − ml) finish a piece.
+fn scale_q(q: Q8, off: f32, d: f32) -> W8 {
+    return W8(d * (vec4<f32>(q.a) - off), d * (vec4<f32>(q.b) - off));
+}
+
+fn scale_min(q: Q8, dl: f32, ml: f32) -> W8 {
+    return W8(dl * vec4<f32>(q.a) - ml, dl * vec4<f32>(q.b) - ml);
+}
+
+// scale_add (y = q·d + m) for Q4_1 and Q5_1.
+fn scale_add(q: Q8, d: f32, m: f32) -> W8 {
+    return W8(vec4<f32>(q.a) * d + m, vec4<f32>(q.b) * d + m);
+}
+
+// ---- Q4_0 (2) and Q4_1 (3): 32-element blocks ------------------------------
+// q plane: nibble plane (4 words per block). s plane: Q4_0 the f16 d of
+// block b at half b; Q4_1 one word (d low, m high) per block.
+// y = (q − 8)·d  resp.  y = q·d + m.
+fn dq8_q4_0(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
+    let pc = row * (k / 8u) + p;
+    let b = pc / 4u;
+    let d = f16_exact(W[s + b / 2u] >> (16u * (b & 1u)));
+    return scale_q(nib8(W[q + pc]), 8.0, d);
+}
+
+fn dq8_q4_1(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
+    let pc = row * (k / 8u) + p;
+    let dm = f16x2_exact(W[s + pc / 4u]);
+    return scale_add(nib8(W[q + pc]), dm.x, dm.y);
+}
+
+// ---- Q5_0 (6) and Q5_1 (7): 32-element blocks ------------------------------
+// q plane: 5 words per block, the 4 nibble words of the low bits, then the
+// block's qh word as stored (bit j = fifth bit of element j). s plane as
+// Q4_0 resp. Q4_1.  y = (q − 16)·d  resp.  y = q·d + m.
+fn q5_quants(q: u32, pc: u32) -> Q8 {
+    let base = q + 5u * (pc / 4u);
+    let j = pc & 3u;
+    return q8_or(nib8(W[base + j]), bit8(W[base + 4u] >> (8u * j), 4u));
+}
+
+fn dq8_q5_0(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
+    let pc = row * (k / 8u) + p;
+    let b = pc / 4u;
+    let d = f16_exact(W[s + b / 2u] >> (16u * (b & 1u)));
+    return scale_q(q5_quants(q, pc), 16.0, d);
+}
+
+fn dq8_q5_1(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
+    let pc = row * (k / 8u) + p;
+    let dm = f16x2_exact(W[s + pc / 4u]);
+    return scale_add(q5_quants(q, pc), dm.x, dm.y);
+}
+
+// ---- K-quants: 256-element super-blocks -------------------------------------
+// Every K-quant has a 5-word scales record per super-block in the s plane:
+//   word 0:    d (low half) and dmin (high half; 0 for Q3_K and Q6_K), f16
+//   words 1-4: 16 bytes of per-group scales, unpacked at load:
+//     Q2_K:       byte g = scale (low nibble) | min (high nibble) of group g (16 elements)
+//     Q3_K, Q6_K: byte g = signed scale of group g (Q3_K's already minus 32)
+//     Q4_K, Q5_K: bytes 2b, 2b+1 = 6-bit scale, 6-bit min of sub-block b (32 elements)
+// A piece (8 elements) never straddles a group; pc / 32 is its super-block
+// and (pc mod 32) / 2 its group of 16.
+
+// kq_byte returns byte i (0..15) of the per-group bytes of super-block sb.
+fn kq_byte(s: u32, sb: u32, i: u32) -> u32 {
+    return (W[s + 5u * sb + 1u + i / 4u] >> (8u * (i & 3u))) & 0xffu;
+}
+
+fn kq_sbyte(s: u32, sb: u32, i: u32) -> f32 {
+    return f32(bitcast<i32>(kq_byte(s, sb, i) << 24u) >> 24u);
+}
+
+// Q2_K (10): q plane: crumb plane (16 words per super-block).
+// y = (d·sc)·q − (dmin·mn).
+fn dq8_q2_k(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
+    let pc = row * (k / 8u) + p;
+    let sb = pc / 32u;
+    let dm = f16x2_exact(W[s + 5u * sb]);
+    let g = kq_byte(s, sb, (pc & 31u) / 2u);
+    let h = W[q + pc / 2u] >> (16u * (pc & 1u));
+    return scale_min(crumb8(h), dm.x * f32(g & 0xfu), dm.y * f32(g >> 4u));
+}
+
+// Q3_K (11): q plane: 3 words per 32 elements: two crumb words of the low 2
+// bits, then a bit word of the high bits (hmask). q = (low | high << 2) − 4.
+// y = (d·sc)·q.
+fn dq8_q3_k(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
+    let pc = row * (k / 8u) + p;
+    let sb = pc / 32u;
+    let base = q + 3u * (pc / 4u);
+    let j = pc & 3u;
+    let lo = crumb8(W[base + j / 2u] >> (16u * (j & 1u)));
+    let hi = bit8(W[base + 2u] >> (8u * j), 2u);
+    let d = f16_exact(W[s + 5u * sb]);
+    return scale_q(q8_or(lo, hi), 4.0, d * kq_sbyte(s, sb, (pc & 31u) / 2u));
+}
+
+// Q4_K (12): q plane: nibble plane (32 words per super-block).
+// y = (d·sc)·q − (dmin·mn).
+fn kq_scale_min(s: u32, sb: u32, pc: u32) -> vec2<f32> {
+    let dm = f16x2_exact(W[s + 5u * sb]);
+    let b = (pc & 31u) / 4u;
+    let h = W[s + 5u * sb + 1u + b / 2u] >> (16u * (b & 1u));
+    return vec2<f32>(dm.x * f32(h & 0xffu), dm.y * f32((h >> 8u) & 0xffu));
+}
+
+fn dq8_q4_k(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
+    let pc = row * (k / 8u) + p;
+    let sm = kq_scale_min(s, pc / 32u, pc);
+    return scale_min(nib8(W[q + pc]), sm.x, sm.y);
+}
+
+// Q5_K (13): q plane: 5 words per 32 elements, as Q5_0 (4 nibble words, then
+// the sub-block's fifth bits). y = (d·sc)·q − (dmin·mn).
+fn dq8_q5_k(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
+    let pc = row * (k / 8u) + p;
+    let sm = kq_scale_min(s, pc / 32u, pc);
+    return scale_min(q5_quants(q, pc), sm.x, sm.y);
+}
+
+// Q6_K (14): q plane: 6 words per 32 elements: 4 nibble words of the low 4
+// bits, then 2 crumb words of the high 2 bits. q = (low | high << 4) − 32.
+// y = (d·sc)·q.
+fn dq8_q6_k(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
+    let pc = row * (k / 8u) + p;
+    let sb = pc / 32u;
+    let base = q + 6u * (pc / 4u);
+    let j = pc & 3u;
+    let hi = crumb8(W[base + 4u + j / 2u] >> (16u * (j & 1u)));
+    let qq = q8_or(nib8(W[base + j]), Q8(hi.a << vec4<u32>(4u), hi.b << vec4<u32>(4u)));
+    let d = f16_exact(W[s + 5u * sb]);
+    return scale_q(qq, 32.0, d * kq_sbyte(s, sb, (pc & 31u) / 2u));
+}
