@@ -47,9 +47,9 @@ func repackK(src []byte, blocks, blockBytes, qBytes int,
 }
 
 // Quant-word packings per 32 elements.
-func packNib32(q []byte, lo, _ []uint8) []byte { return packNibbles(q, lo) } // Q4_K: 4 words
-func packCrumb32(q []byte, lo, _ []uint8) []byte { return packCrumbs(q, lo) } // Q2_K: 2 words
-func packCrumbBit(q []byte, lo, hi []uint8) []byte {                          // Q3_K: 3 words
+func packNib32(q []byte, lo, _ []uint8) []byte   { return packNibbles(q, lo) } // Q4_K: 4 words
+func packCrumb32(q []byte, lo, _ []uint8) []byte { return packCrumbs(q, lo) }  // Q2_K: 2 words
+func packCrumbBit(q []byte, lo, hi []uint8) []byte { // Q3_K: 3 words
 	return packBits(packCrumbs(q, lo), hi)
 }
 func packNibBit(q []byte, lo, hi []uint8) []byte { // Q5_K: 5 words
