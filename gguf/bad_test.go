@@ -240,6 +240,8 @@ func TestReaderErrors(t *testing.T) {
 
 	_, err = Parse(bytes.NewReader(raw), -1, "neg.gguf")
 	require.ErrorContains(t, err, "negative size")
+	_, err = Parse(nil, 10, "nil.gguf")
+	require.ErrorContains(t, err, "nil reader")
 
 	_, err = Open(filepath.Join(t.TempDir(), "missing.gguf"))
 	require.ErrorIs(t, err, os.ErrNotExist)

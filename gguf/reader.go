@@ -148,6 +148,9 @@ func parse(r io.ReaderAt, data []byte, size int64, name string) (*File, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("gguf: %s: negative size %d", name, size)
 	}
+	if r == nil && data == nil {
+		return nil, fmt.Errorf("gguf: %s: nil reader", name)
+	}
 	d := &decoder{name: name, data: data, r: r, size: size}
 	f := &File{Path: name, Size: size, data: data, r: r, Alignment: defaultAlignment}
 	if err := f.parseHeader(d); err != nil {
