@@ -26,6 +26,10 @@ type EngineOptions struct {
 	// limit (0 = the limit). Tests use it to force split tensors. The LoRA up
 	// projections of a layer always share one buffer of at most the limit.
 	ArenaBytes uint64
+	// MatvecLanes fixes how many invocations share one row in the decode
+	// matrix-vector kernel (a power of two from 4 to 256; 0 = chosen per
+	// stage and device). For tuning and tests.
+	MatvecLanes int
 	// Log receives load progress and layout facts; nil is quiet.
 	Log io.Writer
 }
@@ -68,16 +72,18 @@ type Engine struct {
 }
 
 type kernels struct {
-	lnmix, lnRows, matvec, matmul, wkv, embed, argmax *Kernel
+	lnmix, lnRows, wkv, embed, argmax *Kernel
+	// weights holds matvec and matmul per format set (weightKernels).
+	weights map[string]weightKernels
 }
 
 // Kernel tile shapes (the placeholders of matvec.wgsl and matmul.wgsl).
 const (
-	mvWG, mvRows, mvMaxT = 256, 4, 4
-	mmWG, mmTR, mmTT     = 256, 64, 32
-	maxJobs              = 8
-	maxSeqs              = 64
-	idsHistory           = 1 << 16
+	mvMaxT           = 4
+	mmWG, mmTR, mmTT = 256, 64, 32
+	maxJobs          = 8
+	maxSeqs          = 64
+	idsHistory       = 1 << 16
 )
 
 // actLayout holds the float offsets of the activation regions, each
@@ -130,10 +136,11 @@ type stage struct {
 
 type stageDispatch struct {
 	arena   *arena
-	mv, mm  *Buffer // MatvecParams for matvec (ROWS blocks) and matmul (TR blocks)
-	mvWGs   uint32  // matvec workgroups
-	mmWGs   uint32  // matmul row blocks
-	matmulK bool    // every job's K is a multiple of 32 (matmul usable)
+	mv, mm  *Buffer       // MatvecParams for matvec (ROWS blocks) and matmul (TR blocks)
+	k       weightKernels // specialised for the jobs' formats
+	mvWGs   uint32        // matvec workgroups
+	mmWGs   uint32        // matmul row blocks
+	matmulK bool          // every job's K is a multiple of 32 (matmul usable)
 	rows    int
 }
 
@@ -189,6 +196,9 @@ func NewEngine(dev *Device, w *model.Weights, opt EngineOptions) (*Engine, error
 	if c.HeadSize > 256 || c.HeadSize&(c.HeadSize-1) != 0 {
 		return nil, fmt.Errorf("gpu: head size %d is not supported (a power of two up to 256): %w", c.HeadSize, ErrUnsupportedOnGPU)
 	}
+	if n := opt.MatvecLanes; n != 0 && (n < 4 || n > 256 || n&(n-1) != 0) {
+		return nil, fmt.Errorf("gpu: MatvecLanes %d is not a power of two from 4 to 256", n)
+	}
 	if c.Dim%32 != 0 {
 		return nil, fmt.Errorf("gpu: embedding width %d is not a multiple of 32: %w", c.Dim, ErrUnsupportedOnGPU)
 	}
@@ -206,7 +216,15 @@ func NewEngine(dev *Device, w *model.Weights, opt EngineOptions) (*Engine, error
 			return nil, err
 		}
 	}
-	if err := e.compile(usedTypes(all)); err != nil {
+	var ups []*model.Matrix
+	for l := range w.Layers {
+		L := &w.Layers[l]
+		ups = append(ups, &L.W2, &L.A2, &L.G2)
+		if l > 0 {
+			ups = append(ups, &L.V2)
+		}
+	}
+	if err := e.compile(usedTypes(ups), w.Embed.Type); err != nil {
 		return nil, err
 	}
 	if err := e.allocate(); err != nil {
@@ -240,42 +258,96 @@ func (e *Engine) logf(format string, args ...any) {
 	}
 }
 
-// compile builds every kernel, with the dq8 switch specialised to the
-// formats this model uses.
-func (e *Engine) compile(types []gguf.Type) error {
-	cases := dq8Cases(types)
-	build := func(file, entry string, defs map[string]string) (*Kernel, error) {
-		src, err := shaders.Source(file, defs)
-		if err != nil {
-			return nil, err
-		}
-		return e.dev.Kernel(strings.TrimSuffix(file, ".wgsl")+":"+entry, src, entry)
+// build specialises and compiles one kernel entry point.
+func (e *Engine) build(file, entry string, defs map[string]string) (*Kernel, error) {
+	src, err := shaders.Source(file, defs)
+	if err != nil {
+		return nil, err
 	}
+	return e.dev.Kernel(strings.TrimSuffix(file, ".wgsl")+":"+entry, src, entry)
+}
+
+// compile builds the kernels that do not depend on a stage's formats: the
+// norms, the WKV kernel (for the formats of the LoRA up projections), the
+// embedding (for the embedding's format) and the argmax.
+func (e *Engine) compile(upTypes []gguf.Type, embedType gguf.Type) error {
 	var err error
 	k := &e.k
-	itoa := func(v int) string { return fmt.Sprint(v) }
-	if k.lnmix, err = build("lnmix.wgsl", "lnmix", map[string]string{"WG": "256"}); err != nil {
+	if k.lnmix, err = e.build("lnmix.wgsl", "lnmix", map[string]string{"WG": "256"}); err != nil {
 		return err
 	}
-	if k.lnRows, err = build("lnmix.wgsl", "ln_rows", map[string]string{"WG": "256"}); err != nil {
+	if k.lnRows, err = e.build("lnmix.wgsl", "ln_rows", map[string]string{"WG": "256"}); err != nil {
 		return err
 	}
-	if k.matvec, err = build("matvec.wgsl", "matvec", map[string]string{"WG": itoa(mvWG), "ROWS": itoa(mvRows), "MAXT": itoa(mvMaxT), "DQ8_CASES": cases}); err != nil {
+	if k.wkv, err = e.build("wkv.wgsl", "wkv", map[string]string{"WG": fmt.Sprint(e.cfg.HeadSize), "DQ8_BODY": dq8Body(upTypes)}); err != nil {
 		return err
 	}
-	if k.matmul, err = build("matmul.wgsl", "matmul", map[string]string{"WG": itoa(mmWG), "TR": itoa(mmTR), "TT": itoa(mmTT), "DQ8_CASES": cases}); err != nil {
+	tokDefs := map[string]string{"WG": "256", "DQ8_BODY": dq8Body([]gguf.Type{embedType})}
+	if k.embed, err = e.build("tokens.wgsl", "embed", tokDefs); err != nil {
 		return err
 	}
-	if k.wkv, err = build("wkv.wgsl", "wkv", map[string]string{"WG": itoa(e.cfg.HeadSize), "DQ8_CASES": cases}); err != nil {
-		return err
-	}
-	if k.embed, err = build("tokens.wgsl", "embed", map[string]string{"WG": "256", "DQ8_CASES": cases}); err != nil {
-		return err
-	}
-	if k.argmax, err = build("tokens.wgsl", "argmax", map[string]string{"WG": "256", "DQ8_CASES": cases}); err != nil {
+	if k.argmax, err = e.build("tokens.wgsl", "argmax", tokDefs); err != nil {
 		return err
 	}
 	return nil
+}
+
+// matvecShape chooses the matvec workgroup size and rows per workgroup for a
+// stage whose rows have k columns: a team of TPR = wg/rows lanes shares a
+// row, each lane reading about four or more 8-weight pieces, so that long
+// rows spread over many lanes and short rows waste none. On a software
+// adapter (lavapipe), where every barrier of the team's reduction is
+// expensive, small teams of 4 lanes measured 4× faster.
+func (e *Engine) matvecShape(k int) (wg, rows int) {
+	if n := e.opt.MatvecLanes; n > 0 {
+		return 256, 256 / n
+	}
+	if e.dev.Info().IsSoftware() {
+		return 64, 16
+	}
+	tpr := 8
+	for tpr < 64 && k/8/(2*tpr) >= 4 {
+		tpr *= 2
+	}
+	return 256, 256 / tpr
+}
+
+// weightKernels returns the kernels of a weight stage specialised for a set
+// of formats and a matvec shape (compiled once per combination; most stages
+// use one format, so their inner loops call its dq8 function directly):
+// matvec for one token (decode), matvec for up to mvMaxT tokens, and the
+// tiled matmul.
+func (e *Engine) weightKernels(types []gguf.Type, mvWG, mvRows int) (weightKernels, error) {
+	key := fmt.Sprint(types, mvWG, mvRows)
+	if ks, ok := e.k.weights[key]; ok {
+		return ks, nil
+	}
+	body := dq8Body(types)
+	itoa := func(v int) string { return fmt.Sprint(v) }
+	var ks weightKernels
+	var err error
+	mvDefs := func(maxT int) map[string]string {
+		return map[string]string{"WG": itoa(mvWG), "ROWS": itoa(mvRows), "MAXT": itoa(maxT), "DQ8_BODY": body}
+	}
+	if ks.mv1, err = e.build("matvec.wgsl", "matvec", mvDefs(1)); err != nil {
+		return ks, err
+	}
+	if ks.mvN, err = e.build("matvec.wgsl", "matvec", mvDefs(mvMaxT)); err != nil {
+		return ks, err
+	}
+	if ks.mm, err = e.build("matmul.wgsl", "matmul", map[string]string{"WG": itoa(mmWG), "TR": itoa(mmTR), "TT": itoa(mmTT), "DQ8_BODY": body}); err != nil {
+		return ks, err
+	}
+	if e.k.weights == nil {
+		e.k.weights = map[string]weightKernels{}
+	}
+	e.k.weights[key] = ks
+	return ks, nil
+}
+
+// weightKernels are the kernels of one weight stage's format set.
+type weightKernels struct {
+	mv1, mvN, mm *Kernel
 }
 
 // allocate creates the activation, state and per-call buffers.
@@ -521,6 +593,19 @@ func (e *Engine) buildStage(jobs []job) (stage, error) {
 
 func (e *Engine) stageDispatch(a *arena, jobs []job) (stageDispatch, error) {
 	sd := stageDispatch{arena: a, matmulK: true}
+	var ms []*model.Matrix
+	for _, j := range jobs {
+		ms = append(ms, &model.Matrix{Type: j.part.fmt.typ})
+	}
+	maxK := 0
+	for _, j := range jobs {
+		maxK = max(maxK, j.part.k)
+	}
+	mvWG, mvRows := e.matvecShape(maxK)
+	var err error
+	if sd.k, err = e.weightKernels(usedTypes(ms), mvWG, mvRows); err != nil {
+		return sd, err
+	}
 	table := func(rowsPerWG int) ([]uint32, uint32) {
 		w := []uint32{uint32(len(jobs)), 0, 0, 0}
 		var start uint32
@@ -545,7 +630,6 @@ func (e *Engine) stageDispatch(a *arena, jobs []job) (stageDispatch, error) {
 	sd.mvWGs = n
 	mm, nm := table(mmTR)
 	sd.mmWGs = nm
-	var err error
 	if sd.mv, err = e.dev.Params(mv...); err != nil {
 		return sd, err
 	}

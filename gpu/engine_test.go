@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -221,4 +222,23 @@ func TestUnsupportedTypeOnGPU(t *testing.T) {
 	_, err := NewEngine(d, w, EngineOptions{})
 	require.ErrorIs(t, err, ErrUnsupportedOnGPU)
 	require.ErrorContains(t, err, "tensor output.weight has type Q8_1, which is not yet supported on the GPU")
+}
+
+// TestMatvecShapes runs the decode kernel with every team size (the choice
+// differs between devices: lavapipe uses 4 lanes per row, GPUs 8 to 64) on
+// a fixture and checks each against the ideal logits.
+func TestMatvecShapes(t *testing.T) {
+	d := OpenTestDevice(t)
+	ids := fixturePrompt(t)[:12]
+	w := loadFixture(t, "Q4_K_M")
+	ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-Q4_K_M.ideal.f32"))
+	require.NoError(t, err)
+	V := w.Config.Vocab
+	for _, lanes := range []int{4, 8, 64, 256} {
+		e := newTestEngine(t, d, w, EngineOptions{MatvecLanes: lanes})
+		checkLogits(t, fmt.Sprintf("seq, %d lanes per row", lanes), seqLogits(t, e, ids), ideal[:len(ids)*V], V, gpuIdealTol)
+		require.NoError(t, e.Close())
+	}
+	_, err = NewEngine(d, w, EngineOptions{MatvecLanes: 12})
+	require.ErrorContains(t, err, "MatvecLanes 12")
 }

@@ -85,14 +85,19 @@ func repackQ8_0(src []byte, blocks int) (q, s []byte) {
 	return q, s
 }
 
-// dq8Cases generates the WGSL switch cases of dq8 for the given formats
-// (placeholder DQ8_CASES of the weight-reading kernels).
-func dq8Cases(types []gguf.Type) string {
-	var b strings.Builder
-	for _, t := range types {
-		f := formats[t]
-		fmt.Fprintf(&b, "case %du: {\n            return dq8_%s(q, s, k, row, p);\n        }\n        ", uint32(t), f.wgsl)
+// dq8Body generates the body of the kernels' dq8 function (placeholder
+// DQ8_BODY) for the given formats: a direct call for one format, so that the
+// inner loops carry no branch, else a switch on the format id.
+func dq8Body(types []gguf.Type) string {
+	if len(types) == 1 {
+		return fmt.Sprintf("return dq8_%s(q, s, k, row, p);", formats[types[0]].wgsl)
 	}
+	var b strings.Builder
+	b.WriteString("switch fmt {\n")
+	for _, t := range types {
+		fmt.Fprintf(&b, "        case %du: {\n            return dq8_%s(q, s, k, row, p);\n        }\n", uint32(t), formats[t].wgsl)
+	}
+	b.WriteString("        default: {\n            return W8(vec4<f32>(0.0), vec4<f32>(0.0));\n        }\n    }")
 	return b.String()
 }
 

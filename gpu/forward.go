@@ -40,10 +40,14 @@ func (e *Engine) recordLayer(r *Recorder, li, T, nSeqs int) {
 func (e *Engine) recordStage(r *Recorder, st stage, T int, step *Buffer) {
 	for _, d := range st.parts {
 		if T <= mvMaxT {
+			k := d.k.mvN
+			if T == 1 {
+				k = d.k.mv1
+			}
 			x, y, z := e.dev.Grid(d.mvWGs, 1)
-			r.Dispatch(e.k.matvec, []Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: d.mv}, {Buf: step}}, x, y, z)
+			r.Dispatch(k, []Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: d.mv}, {Buf: step}}, x, y, z)
 		} else {
-			r.Dispatch(e.k.matmul, []Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: d.mm}, {Buf: step}},
+			r.Dispatch(d.k.mm, []Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: d.mm}, {Buf: step}},
 				d.mmWGs, uint32((T+mmTT-1)/mmTT), 1)
 		}
 	}

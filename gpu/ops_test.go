@@ -42,7 +42,11 @@ func requireClose(t *testing.T, what string, got, want []float32) {
 func opsEngine(t *testing.T, d *Device, c model.Config, tmax int, types ...gguf.Type) *Engine {
 	t.Helper()
 	e := &Engine{dev: d, cfg: c, lay: newActLayout(c, tmax)}
-	require.NoError(t, e.compile(append([]gguf.Type{gguf.F32}, types...)))
+	embed := gguf.F32
+	if len(types) > 0 {
+		embed = types[0]
+	}
+	require.NoError(t, e.compile([]gguf.Type{gguf.F32}, embed))
 	return e
 }
 

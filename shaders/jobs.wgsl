@@ -39,13 +39,10 @@ struct StepParams {
     _s2: u32,
 }
 
+// dq8 reads 8 weights of any format the kernel was specialised for: a
+// direct call when there is one (no branch), else a switch on fmt.
 fn dq8(fmt: u32, q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
-    switch fmt {
-        {{DQ8_CASES}}
-        default: {
-            return W8(vec4<f32>(0.0), vec4<f32>(0.0));
-        }
-    }
+    {{DQ8_BODY}}
 }
 
 fn tanh_safe(x: f32) -> f32 {

@@ -1,6 +1,6 @@
 // matmul.wgsl: grouped, tiled matrix-matrix products for many tokens (prefill
 // and batched decode).
-//! defines: WG=256 TR=64 TT=32 DQ8_CASES=/**/
+//! defines: WG=256 TR=64 TT=32 DQ8_BODY=return(W8());
 //
 // The same jobs as matvec.wgsl (jobs.wgsl), for T tokens at once:
 //     y[t][row] = epi(Σ_c W[row][c] · x[t][c])

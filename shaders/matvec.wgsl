@@ -1,5 +1,5 @@
 // matvec.wgsl: grouped matrix-vector products for a few tokens (decode).
-//! defines: WG=256 ROWS=4 MAXT=4 DQ8_CASES=/**/
+//! defines: WG=256 ROWS=4 MAXT=4 DQ8_BODY=return(W8());
 //
 // One dispatch runs up to 8 jobs. A job multiplies one weight matrix (or a
 // row range of one, when a big matrix is split across arenas) with the
@@ -52,6 +52,8 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
     let live = row < job.rows;
     let T = min(S.t, MAXT);
 
+    // Token loops have the constant bound MAXT (guarded by t < T) so that
+    // compilers unroll them and keep acc in registers.
     var acc: array<f32, MAXT>;
     for (var t = 0u; t < MAXT; t = t + 1u) {
         acc[t] = 0.0;
@@ -60,9 +62,11 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
         let pieces = job.k / 8u;
         for (var p = lane; p < pieces; p = p + TPR) {
             let w = dq8(job.fmt, job.q, job.s, job.k, row, p);
-            for (var t = 0u; t < T; t = t + 1u) {
-                let x = x8(job.x_off + t * job.x_stride + 8u * p);
-                acc[t] = acc[t] + w8_dot(w, x.a, x.b);
+            for (var t = 0u; t < MAXT; t = t + 1u) {
+                if (t < T) {
+                    let x = x8(job.x_off + t * job.x_stride + 8u * p);
+                    acc[t] = acc[t] + w8_dot(w, x.a, x.b);
+                }
             }
         }
     }

@@ -1,6 +1,6 @@
 // tokens.wgsl: what happens at the two ends of the network: the embedding
 // lookup (with ln0) and the greedy choice of the next token.
-//! defines: WG=256 DQ8_CASES=/**/
+//! defines: WG=256 DQ8_BODY=return(W8());
 //
 // Entry point embed, one workgroup per token t (grid x = T):
 //     x[t] = LN(E[ids[t]]; ln0)  when row_lo ≤ ids[t] < row_hi
@@ -50,13 +50,10 @@ struct TokParams {
 @group(0) @binding(3) var<storage, read_write> ids: array<u32>;  // ids: [n] u32
 @group(0) @binding(4) var<uniform> P: TokParams;
 
+// dq8 reads 8 weights of any format the kernel was specialised for: a
+// direct call when there is one (no branch), else a switch on fmt.
 fn dq8(fmt: u32, q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
-    switch fmt {
-        {{DQ8_CASES}}
-        default: {
-            return W8(vec4<f32>(0.0), vec4<f32>(0.0));
-        }
-    }
+    {{DQ8_BODY}}
 }
 
 @compute @workgroup_size(WG)

@@ -1,6 +1,6 @@
 // wkv.wgsl: the heart of RWKV-7 time mix for one head of one sequence,
 // token after token (spec/rwkv7.md §3.2 steps 6–16 after the projections).
-//! defines: WG=64 DQ8_CASES=/**/
+//! defines: WG=64 DQ8_BODY=return(W8());
 //
 // Entry point wkv, one workgroup per (head h, sequence q): grid (H, seqs),
 // WG = N invocations; invocation i owns channel c = h·N + i and row i of the
@@ -83,13 +83,10 @@ struct WkvParams {
 @group(0) @binding(4) var<uniform> P: WkvParams;
 @group(0) @binding(5) var<uniform> Q: SeqParams;
 
+// dq8 reads 8 weights of any format the kernel was specialised for: a
+// direct call when there is one (no branch), else a switch on fmt.
 fn dq8(fmt: u32, q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
-    switch fmt {
-        {{DQ8_CASES}}
-        default: {
-            return W8(vec4<f32>(0.0), vec4<f32>(0.0));
-        }
-    }
+    {{DQ8_BODY}}
 }
 
 fn sigmoid(x: f32) -> f32 {
