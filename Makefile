@@ -26,7 +26,7 @@ lint: ## gofmt and go vet
 	gofmt -l . ; $(GO) vet $(PKGS)
 
 fuzz: ## run each fuzz target for FUZZTIME (default 60s)
-	$(GO) test ./gguf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-60s}
+	$(GO) test ./gguf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-60s} -fuzzminimizetime 100x
 	$(GO) test ./tokenizer -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $${FUZZTIME:-60s}
 
 bench: build ## the main job: rwkv bench on the built-in synthetic 0.1B model
