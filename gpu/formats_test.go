@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"encoding/binary"
 	"math/rand"
 	"testing"
 
@@ -75,22 +74,31 @@ func TestRepackSizes(t *testing.T) {
 	}
 }
 
-func TestBitPlanePackers(t *testing.T) {
-	v := make([]uint8, 32)
-	for i := range v {
-		v[i] = uint8(i)
+// TestBitPlaneGathers checks nibWord, crumbHalf and bitByte against
+// field-by-field gathering, on random bytes at every shift.
+func TestBitPlaneGathers(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	b := make([]byte, 8)
+	for n := 0; n < 200; n++ {
+		rng.Read(b)
+		for shift := uint(0); shift < 8; shift++ {
+			var nib uint32
+			var crumb uint16
+			var bits byte
+			for j := 0; j < 8; j++ {
+				nib |= uint32(b[j]>>shift&0xf) << (4 * j)
+				crumb |= uint16(b[j]>>shift&3) << (2 * j)
+				bits |= (b[j] >> shift & 1) << j
+			}
+			if shift <= 4 {
+				require.Equal(t, nib, nibWord(b, shift), "nibWord(% x, %d)", b, shift)
+			}
+			if shift <= 6 {
+				require.Equal(t, crumb, crumbHalf(b, shift), "crumbHalf(% x, %d)", b, shift)
+			}
+			require.Equal(t, bits, bitByte(b, shift), "bitByte(% x, %d)", b, shift)
+		}
 	}
-	nib := packNibbles(nil, v)
-	require.Len(t, nib, 16)
-	require.Equal(t, uint32(0x76543210), binary.LittleEndian.Uint32(nib))
-	require.Equal(t, uint32(0xfedcba98), binary.LittleEndian.Uint32(nib[4:]))
-	cr := packCrumbs(nil, v)
-	require.Len(t, cr, 8)
-	// elements 0..15 → 0,1,2,3,0,1,2,3,...: crumb j = j mod 4
-	require.Equal(t, uint32(0xe4e4e4e4), binary.LittleEndian.Uint32(cr))
-	bits := packBits(nil, v)
-	require.Len(t, bits, 4)
-	require.Equal(t, uint32(0xaaaaaaaa), binary.LittleEndian.Uint32(bits))
 }
 
 // TestRepackKeepsEveryQuantBit checks that the repackers are injective on

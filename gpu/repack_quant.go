@@ -1,63 +1,61 @@
 package gpu
 
+import "encoding/binary"
+
 // Repackers of the 32-element block formats Q4_0, Q4_1, Q5_0 and Q5_1, and
-// the bit-plane packers shared with the K-quants (repack_k.go). The planes
+// the bit-plane helpers shared with the K-quants (repack_k.go). The planes
 // are described in shaders/formats.wgsl: quant bits are regrouped so that 8
 // consecutive weights sit in one word (nibbles), one half word (2-bit
 // crumbs) or one byte (single bits), in element order; the scales keep their
 // stored f16 bits. Every format takes the same bytes as in the file, except
 // the K-quants' unpacked scale records (repack_k.go).
 
-// packNibbles appends v (values 0..15, len a multiple of 8) as a nibble
-// plane: 8 elements per little-endian word, element j of a word in bits 4j.
-func packNibbles(dst []byte, v []uint8) []byte {
-	for i := 0; i < len(v); i += 2 {
-		dst = append(dst, v[i]&0xf|v[i+1]<<4)
-	}
-	return dst
+// nibWord gathers field (b[j] >> shift) & 0xf of the 8 bytes b[0..8) into
+// one nibble-plane word (field j in bits 4j).
+func nibWord(b []byte, shift uint) uint32 {
+	x := binary.LittleEndian.Uint64(b) >> shift & 0x0f0f0f0f0f0f0f0f
+	x = (x | x>>4) & 0x00ff00ff00ff00ff
+	x = (x | x>>8) & 0x0000ffff0000ffff
+	return uint32(x | x>>16)
 }
 
-// packCrumbs appends v (values 0..3, len a multiple of 16) as a crumb plane:
-// 16 elements per word, element j of a word in bits 2j.
-func packCrumbs(dst []byte, v []uint8) []byte {
-	for i := 0; i < len(v); i += 4 {
-		dst = append(dst, v[i]&3|(v[i+1]&3)<<2|(v[i+2]&3)<<4|v[i+3]<<6)
-	}
-	return dst
+// crumbHalf gathers field (b[j] >> shift) & 3 of the 8 bytes b[0..8) into
+// one half of a crumb-plane word (field j in bits 2j).
+func crumbHalf(b []byte, shift uint) uint16 {
+	x := binary.LittleEndian.Uint64(b) >> shift & 0x0303030303030303
+	x = (x | x>>6) & 0x000f000f000f000f
+	x = (x | x>>12) & 0x000000ff000000ff
+	return uint16(x | x>>24)
 }
 
-// packBits appends bit 0 of each v (len a multiple of 32) as a bit plane: 32
-// elements per word, element j of a word in bit j.
-func packBits(dst []byte, v []uint8) []byte {
-	for i := 0; i < len(v); i += 8 {
-		var b uint8
-		for j := 0; j < 8; j++ {
-			b |= (v[i+j] & 1) << j
-		}
-		dst = append(dst, b)
-	}
-	return dst
+// bitByte gathers bit `shift` of the 8 bytes b[0..8) into one byte of a
+// bit-plane word (bit j from b[j]): the multiplication moves bit 8j of x to
+// bit 56+j, with no carries (every partial product lands on its own bit).
+func bitByte(b []byte, shift uint) byte {
+	x := binary.LittleEndian.Uint64(b) >> shift & 0x0101010101010101
+	return byte(x * 0x0102040810204080 >> 56)
 }
 
-// q4Nibbles returns the 32 low-4-bit quants of a block's 16 qs bytes in
-// element order (element j: low nibble of qs[j]; j+16: high nibble).
-func q4Nibbles(qs []byte, v *[32]uint8) []uint8 {
-	for j := 0; j < 16; j++ {
-		v[j] = qs[j] & 0xf
-		v[j+16] = qs[j] >> 4
-	}
-	return v[:]
+func appendU32(dst []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(dst, v) }
+func appendU16(dst []byte, v uint16) []byte { return binary.LittleEndian.AppendUint16(dst, v) }
+
+// appendQ4 appends the 4 nibble words of a block's 16 qs bytes: element j
+// (0..15) is the low nibble of qs[j], element j+16 its high nibble.
+func appendQ4(q []byte, qs []byte) []byte {
+	q = appendU32(q, nibWord(qs[0:8], 0))
+	q = appendU32(q, nibWord(qs[8:16], 0))
+	q = appendU32(q, nibWord(qs[0:8], 4))
+	return appendU32(q, nibWord(qs[8:16], 4))
 }
 
 // repackQ4_0: 18-byte blocks (f16 d, 16 qs) into a nibble plane (16 bytes a
 // block) and an f16 plane of d.
 func repackQ4_0(src []byte, blocks int) (q, s []byte) {
 	q, s = make([]byte, 0, 16*blocks), make([]byte, 0, 2*blocks)
-	var v [32]uint8
 	for b := 0; b < blocks; b++ {
 		blk := src[18*b : 18*b+18]
 		s = append(s, blk[0:2]...)
-		q = packNibbles(q, q4Nibbles(blk[2:18], &v))
+		q = appendQ4(q, blk[2:18])
 	}
 	return q, s
 }
@@ -66,32 +64,29 @@ func repackQ4_0(src []byte, blocks int) (q, s []byte) {
 // plane of (d, m) words.
 func repackQ4_1(src []byte, blocks int) (q, s []byte) {
 	q, s = make([]byte, 0, 16*blocks), make([]byte, 0, 4*blocks)
-	var v [32]uint8
 	for b := 0; b < blocks; b++ {
 		blk := src[20*b : 20*b+20]
 		s = append(s, blk[0:4]...)
-		q = packNibbles(q, q4Nibbles(blk[4:20], &v))
+		q = appendQ4(q, blk[4:20])
 	}
 	return q, s
 }
 
-// repackQ5: the q plane of Q5_0 and Q5_1, 5 words per block: the nibble
-// words of the low 4 bits, then the stored qh word (bit j = element j's
-// fifth bit, already in element order).
-func repackQ5(q []byte, qh, qs []byte, v *[32]uint8) []byte {
-	q = packNibbles(q, q4Nibbles(qs, v))
-	return append(q, qh[:4]...)
+// appendQ5 appends the q plane words of a Q5_0/Q5_1 block, 5 words: the
+// nibble words of the low 4 bits, then the stored qh word (bit j = element
+// j's fifth bit, already in element order).
+func appendQ5(q []byte, qh, qs []byte) []byte {
+	return append(appendQ4(q, qs), qh[:4]...)
 }
 
 // repackQ5_0: 22-byte blocks (f16 d, qh u32, 16 qs) into the Q5 plane (20
 // bytes a block) and an f16 plane of d.
 func repackQ5_0(src []byte, blocks int) (q, s []byte) {
 	q, s = make([]byte, 0, 20*blocks), make([]byte, 0, 2*blocks)
-	var v [32]uint8
 	for b := 0; b < blocks; b++ {
 		blk := src[22*b : 22*b+22]
 		s = append(s, blk[0:2]...)
-		q = repackQ5(q, blk[2:6], blk[6:22], &v)
+		q = appendQ5(q, blk[2:6], blk[6:22])
 	}
 	return q, s
 }
@@ -100,11 +95,10 @@ func repackQ5_0(src []byte, blocks int) (q, s []byte) {
 // plane and a plane of (d, m) words.
 func repackQ5_1(src []byte, blocks int) (q, s []byte) {
 	q, s = make([]byte, 0, 20*blocks), make([]byte, 0, 4*blocks)
-	var v [32]uint8
 	for b := 0; b < blocks; b++ {
 		blk := src[24*b : 24*b+24]
 		s = append(s, blk[0:4]...)
-		q = repackQ5(q, blk[4:8], blk[8:24], &v)
+		q = appendQ5(q, blk[4:8], blk[8:24])
 	}
 	return q, s
 }
