@@ -1,0 +1,38 @@
+package gpu
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rwkv-gpu/rwkv-gpu/cpuref"
+	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/synth"
+	"github.com/rwkv-gpu/rwkv-gpu/model"
+)
+
+// TestSynthModelsGPUvsCPU: files written by the synthetic generator (the
+// `rwkv synth` path; F16 LoRA matrices beside quantized main matrices and a
+// Q6_K head, as in published files) run on the GPU as on the CPU reference.
+func TestSynthModelsGPUvsCPU(t *testing.T) {
+	d := OpenTestDevice(t)
+	preset, err := synth.PresetByName("tiny")
+	require.NoError(t, err)
+	ids := []int{0, 5, 300, 77, 1023, 2, 261, 261, 40, 900, 11, 33, 512, 64, 128, 1}
+	for _, typ := range []gguf.Type{gguf.F16, gguf.BF16, gguf.Q8_0, gguf.Q4_K, gguf.Q6_K, gguf.Q3_K} {
+		t.Run(typ.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "synth.gguf")
+			require.NoError(t, synth.Write(path, synth.Options{Preset: preset, Type: typ, Seed: 3}))
+			f, err := gguf.Open(path)
+			require.NoError(t, err)
+			defer f.Close()
+			w, err := model.Load(f)
+			require.NoError(t, err)
+			want := batchLogits(t, cpuref.New(w), ids)
+			e := newTestEngine(t, d, w, EngineOptions{})
+			checkLogits(t, "GPU batch vs cpuref", batchLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
+			checkLogits(t, "GPU seq vs cpuref", seqLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
+		})
+	}
+}
