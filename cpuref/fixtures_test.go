@@ -56,46 +56,6 @@ func openFixture(t *testing.T, typ string) *Engine {
 	return New(w)
 }
 
-// runSeq feeds ids one per call; runBatch as one prefill.
-func runSeq(t *testing.T, e *Engine, ids []int) []float32 {
-	t.Helper()
-	s, err := e.NewSession()
-	require.NoError(t, err)
-	var out []float32
-	for _, id := range ids {
-		l, err := s.Forward([]int{id}, model.OutputLast)
-		require.NoError(t, err)
-		out = append(out, l...)
-	}
-	return out
-}
-
-func runBatch(t *testing.T, e *Engine, ids []int) []float32 {
-	t.Helper()
-	s, err := e.NewSession()
-	require.NoError(t, err)
-	out, err := s.Forward(ids, model.OutputAll)
-	require.NoError(t, err)
-	return out
-}
-
-// checkClose fails with the first mismatching position and index when the
-// relative L2 error exceeds tol.
-func checkClose(t *testing.T, what string, got, ref []float32, V int, tol float64) numtest.Stats {
-	t.Helper()
-	require.Len(t, got, len(ref), what)
-	s := numtest.Compare(got, ref)
-	if s.NonFinite > 0 || s.RelL2 > tol {
-		i := numtest.FirstMismatch(got, ref, 0, tol)
-		if i < 0 {
-			i = s.MaxAbsAt
-		}
-		t.Errorf("%s: relative L2 error %.3g > %.3g (max abs %.3g, %d non-finite); first mismatch %s",
-			what, s.RelL2, tol, s.MaxAbs, s.NonFinite, numtest.Describe(got, ref, i, V))
-	}
-	return s
-}
-
 func TestFixtureLogits(t *testing.T) {
 	ids := promptIDs(t)
 	for _, ft := range fixtureTypes {
@@ -112,18 +72,10 @@ func TestFixtureLogits(t *testing.T) {
 			llamaSeq, err := numtest.ReadF32(filepath.Join(dir, "rwkv7-tiny-"+ft.name+".seq.f32"))
 			require.NoError(t, err)
 
-			seq := runSeq(t, e, ids)
-			batch := runBatch(t, e, ids)
-			sSeq := checkClose(t, "seq vs ideal", seq, ideal, V, idealRelL2)
-			sBatch := checkClose(t, "batch vs ideal", batch, ideal, V, idealRelL2)
-			for _, mode := range []struct {
-				name   string
-				logits []float32
-			}{{"seq", seq}, {"batch", batch}} {
-				if rows := numtest.RowArgmaxMismatches(mode.logits, ideal, V); len(rows) > 0 {
-					t.Errorf("%s: argmax differs from ideal at positions %v", mode.name, rows)
-				}
-			}
+			seq := numtest.SeqLogits(t, e, ids)
+			batch := numtest.BatchLogits(t, e, ids)
+			sSeq := numtest.CheckLogits(t, "seq vs ideal", seq, ideal, V, idealRelL2)
+			sBatch := numtest.CheckLogits(t, "batch vs ideal", batch, ideal, V, idealRelL2)
 			// Batch equals seq to float32 rounding: here bit for bit, since
 			// both run the same per-row arithmetic.
 			if i := numtest.FirstMismatch(batch, seq, 0, 0); i >= 0 {
@@ -135,7 +87,11 @@ func TestFixtureLogits(t *testing.T) {
 			if ft.name != "F32" {
 				tolLlama = ft.llamaVsIdea * 1.1
 			}
-			sLlama := checkClose(t, "seq vs llama.cpp seq", seq, llamaSeq, V, tolLlama)
+			sLlama := numtest.Compare(seq, llamaSeq)
+			if sLlama.RelL2 > tolLlama {
+				i := numtest.FirstMismatch(seq, llamaSeq, 0, tolLlama)
+				t.Errorf("seq vs llama.cpp seq: relative L2 error %.3g > %.3g; first mismatch %s", sLlama.RelL2, tolLlama, numtest.Describe(seq, llamaSeq, max(i, 0), V))
+			}
 			t.Logf("%-7s rel L2 vs ideal: seq %.2e batch %.2e (max abs %.2e); vs llama.cpp seq %.2e (max abs %.3g)",
 				ft.name, sSeq.RelL2, sBatch.RelL2, sSeq.MaxAbs, sLlama.RelL2, sLlama.MaxAbs)
 		})
@@ -148,7 +104,7 @@ func TestStateSaveRestore(t *testing.T) {
 	ids := promptIDs(t)
 	e := openFixture(t, "Q8_0")
 	c := e.Config()
-	straight := runBatch(t, e, ids)
+	straight := numtest.BatchLogits(t, e, ids)
 
 	s1, err := e.NewSession()
 	require.NoError(t, err)

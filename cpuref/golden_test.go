@@ -77,7 +77,7 @@ func TestGoldenModel(t *testing.T) {
 	require.NoError(t, err)
 	batch, err := batchSession.Forward(numtest.GoldenPrompt, model.OutputAll)
 	require.NoError(t, err)
-	seq := runSeq(t, e, numtest.GoldenPrompt)
+	seq := numtest.SeqLogits(t, e, numtest.GoldenPrompt)
 	if i := numtest.FirstMismatch(batch, seq, 0, 0); i >= 0 {
 		t.Errorf("prefill differs from single steps: %s", numtest.Describe(batch, seq, i, V))
 	}

@@ -51,48 +51,6 @@ func newTestEngine(t *testing.T, d *Device, w *model.Weights, opt EngineOptions)
 	return e
 }
 
-func seqLogits(t *testing.T, e model.Engine, ids []int) []float32 {
-	t.Helper()
-	s, err := e.NewSession()
-	require.NoError(t, err)
-	defer s.Close()
-	var out []float32
-	for _, id := range ids {
-		l, err := s.Forward([]int{id}, model.OutputLast)
-		require.NoError(t, err)
-		out = append(out, l...)
-	}
-	return out
-}
-
-func batchLogits(t *testing.T, e model.Engine, ids []int) []float32 {
-	t.Helper()
-	s, err := e.NewSession()
-	require.NoError(t, err)
-	defer s.Close()
-	out, err := s.Forward(ids, model.OutputAll)
-	require.NoError(t, err)
-	return out
-}
-
-func checkLogits(t *testing.T, what string, got, ref []float32, V int, tol float64) numtest.Stats {
-	t.Helper()
-	require.Len(t, got, len(ref), what)
-	s := numtest.Compare(got, ref)
-	if s.NonFinite > 0 || s.RelL2 > tol {
-		i := numtest.FirstMismatch(got, ref, 0, tol)
-		if i < 0 {
-			i = s.MaxAbsAt
-		}
-		t.Errorf("%s: relative L2 error %.3g > %.3g (max abs %.3g, %d non-finite); first mismatch %s",
-			what, s.RelL2, tol, s.MaxAbs, s.NonFinite, numtest.Describe(got, ref, i, V))
-	}
-	if rows := numtest.RowArgmaxMismatches(got, ref, V); len(rows) > 0 {
-		t.Errorf("%s: argmax differs at positions %v", what, rows)
-	}
-	return s
-}
-
 // gpuFixtureTypes are the fixture files whose every tensor the GPU reads.
 var gpuFixtureTypes = []string{"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"}
 
@@ -107,10 +65,10 @@ func TestFixtureLogitsGPU(t *testing.T) {
 			// MaxTokens 16 splits the 48-token prefill into three steps.
 			e := newTestEngine(t, d, w, EngineOptions{MaxTokens: 16})
 			V := w.Config.Vocab
-			seq := seqLogits(t, e, ids)
-			batch := batchLogits(t, e, ids)
-			s1 := checkLogits(t, "seq vs ideal", seq, ideal, V, gpuIdealTol)
-			s2 := checkLogits(t, "batch vs ideal", batch, ideal, V, gpuIdealTol)
+			seq := numtest.SeqLogits(t, e, ids)
+			batch := numtest.BatchLogits(t, e, ids)
+			s1 := numtest.CheckLogits(t, "seq vs ideal", seq, ideal, V, gpuIdealTol)
+			s2 := numtest.CheckLogits(t, "batch vs ideal", batch, ideal, V, gpuIdealTol)
 			t.Logf("%s: rel L2 vs ideal seq %.2e (max abs %.2e), batch %.2e (max abs %.2e); %d dispatches per token, %d per layer",
 				typ, s1.RelL2, s1.MaxAbs, s2.RelL2, s2.MaxAbs, e.DispatchesPerToken(), e.DispatchesPerLayer())
 		})
@@ -142,7 +100,7 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 
 	// Save/restore through the GPU: 24 tokens, state out, the session
 	// reset and restored from it, 24 more tokens == 48 straight.
-	straight := batchLogits(t, e, ids)
+	straight := numtest.BatchLogits(t, e, ids)
 	require.NoError(t, s.Reset())
 	_, err = s.Forward(ids[:24], model.OutputNone)
 	require.NoError(t, err)
@@ -204,8 +162,8 @@ func TestSplitArenas(t *testing.T) {
 	split := newTestEngine(t, d, w, EngineOptions{ArenaBytes: 48 << 10})
 	require.Greater(t, len(split.head.parts), 1, "head must be split")
 	require.Greater(t, len(split.embed), 1, "embedding must be split")
-	a := batchLogits(t, whole, ids)
-	b := batchLogits(t, split, ids)
+	a := numtest.BatchLogits(t, whole, ids)
+	b := numtest.BatchLogits(t, split, ids)
 	if i := numtest.FirstMismatch(b, a, 1e-6, 1e-5); i >= 0 {
 		t.Fatalf("split arenas change the logits: %s", numtest.Describe(b, a, i, w.Config.Vocab))
 	}
@@ -236,7 +194,7 @@ func TestMatvecShapes(t *testing.T) {
 	V := w.Config.Vocab
 	for _, lanes := range []int{4, 8, 64, 256} {
 		e := newTestEngine(t, d, w, EngineOptions{MatvecLanes: lanes})
-		checkLogits(t, fmt.Sprintf("seq, %d lanes per row", lanes), seqLogits(t, e, ids), ideal[:len(ids)*V], V, gpuIdealTol)
+		numtest.CheckLogits(t, fmt.Sprintf("seq, %d lanes per row", lanes), numtest.SeqLogits(t, e, ids), ideal[:len(ids)*V], V, gpuIdealTol)
 		require.NoError(t, e.Close())
 	}
 	_, err = NewEngine(d, w, EngineOptions{MatvecLanes: 12})

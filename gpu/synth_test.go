@@ -8,6 +8,7 @@ import (
 
 	"github.com/rwkv-gpu/rwkv-gpu/cpuref"
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/numtest"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/synth"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
@@ -29,10 +30,10 @@ func TestSynthModelsGPUvsCPU(t *testing.T) {
 			defer f.Close()
 			w, err := model.Load(f)
 			require.NoError(t, err)
-			want := batchLogits(t, cpuref.New(w), ids)
+			want := numtest.BatchLogits(t, cpuref.New(w), ids)
 			e := newTestEngine(t, d, w, EngineOptions{})
-			checkLogits(t, "GPU batch vs cpuref", batchLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
-			checkLogits(t, "GPU seq vs cpuref", seqLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
+			numtest.CheckLogits(t, "GPU batch vs cpuref", numtest.BatchLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
+			numtest.CheckLogits(t, "GPU seq vs cpuref", numtest.SeqLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
 		})
 	}
 }

@@ -146,3 +146,20 @@ func (c Config) String() string {
 	return fmt.Sprintf("L=%d D=%d N=%d H=%d F=%d ranks w/a/v/g=%d/%d/%d/%d V=%d eps=%g",
 		c.Layers, c.Dim, c.HeadSize, c.Heads, c.FFN, c.RankW, c.RankA, c.RankV, c.RankG, c.Vocab, c.Eps)
 }
+
+// SetConfigKeys writes the rwkv7.* hyperparameter keys of c into w, in the
+// order and with the types llama.cpp's converter writes them
+// (context_length 1048576 and head_count 0 as it does).
+func SetConfigKeys(w *gguf.Writer, c Config) {
+	w.SetUint32(KeyContext, 1048576)
+	w.SetUint32(KeyEmbedding, uint32(c.Dim))
+	w.SetUint32(KeyBlockCount, uint32(c.Layers))
+	w.SetFloat32(KeyEps, c.Eps)
+	w.SetUint32(KeyHeadSize, uint32(c.HeadSize))
+	w.SetUint32(KeyRankW, uint32(c.RankW))
+	w.SetUint32(KeyRankA, uint32(c.RankA))
+	w.SetUint32(KeyRankV, uint32(c.RankV))
+	w.SetUint32(KeyRankG, uint32(c.RankG))
+	w.SetUint32(KeyFFN, uint32(c.FFN))
+	w.SetUint32(KeyHeadCount, 0)
+}
