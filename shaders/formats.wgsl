@@ -70,10 +70,13 @@ fn i8x4(w: u32) -> vec4<f32> {
 }
 
 fn dq8_q8_0(q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
-    let e = row * k + 8u * p;
-    let b = e / 32u;
-    let d = f16_pick(W[s + b / 2u], b);
-    let i = q + e / 4u;
+    let pc = row * (k / 8u) + p;   // piece index: no overflow at any binding size
+    let b = pc / 4u;
+    // The scale is decoded exactly (f16 subnormals included, whatever the
+    // device does in unpack2x16float).
+    let dd = f16x2_exact(W[s + b / 2u]);
+    let d = select(dd.x, dd.y, (b & 1u) == 1u);
+    let i = q + 2u * pc;
     return W8(d * i8x4(W[i]), d * i8x4(W[i + 1u]));
 }
 
