@@ -51,6 +51,7 @@ type KernelShare struct {
 	Kernel      string  `json:"kernel"`
 	MicrosPerTk float64 `json:"us_per_token"`
 	Share       float64 `json:"share"`
+	GBPerS      float64 `json:"gb_per_s,omitempty"` // effective bandwidth, for kernels that stream weights
 }
 
 // Traffic is the memory traffic of one decoded token (spec/rwkv7.md §9),
@@ -75,6 +76,21 @@ func TokenTraffic(w *model.Weights) Traffic {
 	L, D, N, V := int64(c.Layers), int64(c.Dim), int64(c.HeadSize), int64(c.Vocab)
 	t.PerSeq = 4*(19*D*L+4*D) + 2*4*L*D*N + 2*8*L*D + 4*V
 	return t
+}
+
+// wkvTraffic is what the WKV kernel reads and writes per token: the LoRA up
+// projections and the WKV state (read and written).
+func wkvTraffic(w *model.Weights) int64 {
+	c := w.Config
+	var n int64
+	for l := range w.Layers {
+		L := &w.Layers[l]
+		n += L.W2.Bytes() + L.A2.Bytes() + L.G2.Bytes()
+		if l > 0 {
+			n += L.V2.Bytes()
+		}
+	}
+	return n + 2*4*int64(c.Layers)*int64(c.Dim)*int64(c.HeadSize)
 }
 
 // Step is the bytes of one decode step of batch sequences: the weights
@@ -199,7 +215,7 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 		if cfg.Gen <= 0 {
 			break
 		}
-		rates, prof, err := runTG(tg.Engine, ge, b, cfg, tokens(b))
+		rates, prof, err := runTG(tg.Engine, ge, b, cfg, tokens(b), traffic.Weights-int64(w.Embed.RowBytes), wkvTraffic(w))
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +234,7 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 
 // runTG times cfg.Gen decode steps of b sequences; the rates are aggregate
 // tokens per second (b tokens per step).
-func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int) ([]float64, *profile, error) {
+func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightBytes, wkvBytes int64) ([]float64, *profile, error) {
 	var sessions []model.Session
 	defer func() {
 		for _, s := range sessions {
@@ -253,7 +269,7 @@ func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int) ([]floa
 	}
 	var prof *profile
 	if cfg.Profile && ge != nil && b == 1 {
-		p, err := profileStep(ge, sessions[0].(*gpu.Session), first[0])
+		p, err := profileStep(ge, sessions[0].(*gpu.Session), first[0], weightBytes, wkvBytes)
 		if err != nil {
 			return nil, nil, err
 		}

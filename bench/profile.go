@@ -13,7 +13,12 @@ type profile struct {
 // profileStep times one decode step per kernel family (the kernel files:
 // lnmix = norms and token shift, matvec = every weight product, wkv = the
 // WKV-7 recurrence with the LoRA ups, tokens = embedding and argmax).
-func profileStep(ge gpuEngine, s *gpu.Session, token int) (*profile, error) {
+//
+// For the kernels that stream weights, the share carries the effective
+// bandwidth: matvec reads every matrix once per token (weightBytes), wkv
+// reads the LoRA up projections and reads and writes the WKV state
+// (wkvBytes).
+func profileStep(ge gpuEngine, s *gpu.Session, token int, weightBytes, wkvBytes int64) (*profile, error) {
 	// One untimed step first, so that pipelines are warm.
 	if _, err := s.ProfileStep(token); err != nil {
 		return nil, err
@@ -28,7 +33,18 @@ func profileStep(ge gpuEngine, s *gpu.Session, token int) (*profile, error) {
 		if tm.Total > 0 {
 			share = float64(k.Total) / float64(tm.Total)
 		}
-		p.shares = append(p.shares, KernelShare{Kernel: k.Name, MicrosPerTk: float64(k.Total.Nanoseconds()) / 1e3, Share: share})
+		ks := KernelShare{Kernel: k.Name, MicrosPerTk: float64(k.Total.Nanoseconds()) / 1e3, Share: share}
+		var bytes int64
+		switch k.Name {
+		case "matvec:matvec":
+			bytes = weightBytes
+		case "wkv:wkv":
+			bytes = wkvBytes
+		}
+		if bytes > 0 && k.Total > 0 {
+			ks.GBPerS = float64(bytes) / k.Total.Seconds() / 1e9
+		}
+		p.shares = append(p.shares, ks)
 	}
 	return p, nil
 }

@@ -44,9 +44,16 @@ func WriteTable(w io.Writer, rs []Result) error {
 		}
 		fmt.Fprintf(w, "\nprofile of one %s decode step of %s (%s):\n", r.Test, r.Model, r.ProfileMethod)
 		pw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(pw, "  kernel\tµs/token\tshare")
+		fmt.Fprintln(pw, "  kernel\tµs/token\tshare\tGB/s\troofline")
 		for _, k := range r.Profile {
-			fmt.Fprintf(pw, "  %s\t%.1f\t%.1f%%\n", k.Kernel, k.MicrosPerTk, 100*k.Share)
+			bw, roof := "", ""
+			if k.GBPerS > 0 {
+				bw = fmt.Sprintf("%.2f", k.GBPerS)
+				if r.RooflineGBPerS > 0 {
+					roof = fmt.Sprintf("%.1f%%", 100*k.GBPerS/r.RooflineGBPerS)
+				}
+			}
+			fmt.Fprintf(pw, "  %s\t%.1f\t%.1f%%\t%s\t%s\n", k.Kernel, k.MicrosPerTk, 100*k.Share, bw, roof)
 		}
 		pw.Flush()
 	}
