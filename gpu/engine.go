@@ -354,6 +354,16 @@ type weightKernels struct {
 func (e *Engine) allocate() error {
 	var err error
 	c, l := e.cfg, e.lay
+	// Both are bound whole by the kernels.
+	limit := e.dev.MaxBindingSize()
+	if n := uint64(4 * l.total); n > limit {
+		return fmt.Errorf("gpu: activations for %d tokens per step need %d MiB, above this device's storage binding limit of %d MiB: lower MaxTokens",
+			l.tmax, n>>20, limit>>20)
+	}
+	if n := uint64(4 * c.StateFloats() * e.opt.MaxSequences); n > limit {
+		return fmt.Errorf("gpu: the state of %d sequences needs %d MiB, above this device's storage binding limit of %d MiB: use fewer sequences (at most %d)",
+			e.opt.MaxSequences, n>>20, limit>>20, limit/uint64(4*c.StateFloats()))
+	}
 	if e.act, err = e.dev.NewBuffer("activations", uint64(4*l.total)); err != nil {
 		return err
 	}

@@ -200,3 +200,13 @@ func TestMatvecShapes(t *testing.T) {
 	_, err = NewEngine(d, w, EngineOptions{MatvecLanes: 12})
 	require.ErrorContains(t, err, "MatvecLanes 12")
 }
+
+func TestEngineSizeLimits(t *testing.T) {
+	d := OpenTestDevice(t)
+	w := loadFixture(t, "Q8_0")
+	// 64 sequences fit; the activation limit is reached with huge steps.
+	_, err := NewEngine(d, w, EngineOptions{MaxTokens: 1 << 20})
+	require.ErrorContains(t, err, "lower MaxTokens")
+	_, err = NewEngine(d, w, EngineOptions{MaxSequences: 65})
+	require.ErrorContains(t, err, "at most 64 sequences")
+}
