@@ -80,7 +80,7 @@ type kernels struct {
 // Kernel tile shapes (the placeholders of matvec.wgsl and matmul.wgsl).
 const (
 	mvMaxT           = 4
-	mmWG, mmTR, mmTT = 256, 64, 32
+	mmWG, mmTR, mmTT = 256, 64, 64 // matmul.wgsl: a 4×4 register tile per invocation, so mmWG·16 = mmTR·mmTT
 	maxJobs          = 8
 	maxSeqs          = 64
 	idsHistory       = 1 << 16
