@@ -30,6 +30,12 @@ type EngineOptions struct {
 	// matrix-vector kernel (a power of two from 4 to 256; 0 = chosen per
 	// stage and device). For tuning and tests.
 	MatvecLanes int
+	// SplitLoRAUps computes the four LoRA up projections (decay, iclr, value
+	// residual, gate) as their own grouped product before the WKV kernel
+	// (one more dispatch per layer, every matrix row read by a coalesced
+	// team) instead of inside it (one invocation per channel reading its
+	// row). Which is faster depends on the GPU; measure with rwkv bench.
+	SplitLoRAUps bool
 	// Log receives load progress and layout facts; nil is quiet.
 	Log io.Writer
 }
@@ -92,6 +98,7 @@ type actLayout struct {
 	tmax                                int
 	x, xa, mix, r, k, v, o, vfirst, ffh int
 	hid, hidStride                      int
+	ups                                 int // [4][tmax][D]: raw w, a, v, g up projections (SplitLoRAUps)
 	hw, ha, hv, hg                      int
 	logits                              int
 	total                               int
@@ -119,6 +126,7 @@ func newActLayout(c model.Config, tmax int) actLayout {
 	l.hidStride = c.RankW + c.RankA + max(c.RankV, c.RankA) + c.RankG
 	l.hid = region(l.hidStride)
 	l.hw, l.ha, l.hv, l.hg = l.hid, l.hid+c.RankW, l.hid+c.RankW+c.RankA, l.hid+c.RankW+c.RankA+max(c.RankV, c.RankA)
+	l.ups = region(4 * c.Dim)
 	l.logits = region(c.Vocab)
 	l.total = off
 	l.idsNext = tmax
@@ -167,6 +175,7 @@ type layerGPU struct {
 	tm, wo, ffk  stage
 	ffv          stage
 	up           *arena
+	ups          stage // SplitLoRAUps: the up projections as a weight stage
 	wkvParams    *Buffer
 }
 
@@ -279,7 +288,8 @@ func (e *Engine) compile(upTypes []gguf.Type, embedType gguf.Type) error {
 	if k.lnRows, err = e.build("lnmix.wgsl", "ln_rows", map[string]string{"WG": "256"}); err != nil {
 		return err
 	}
-	if k.wkv, err = e.build("wkv.wgsl", "wkv", map[string]string{"WG": fmt.Sprint(e.cfg.HeadSize), "DQ8_BODY": dq8Body(upTypes)}); err != nil {
+	if k.wkv, err = e.build("wkv.wgsl", "wkv", map[string]string{"WG": fmt.Sprint(e.cfg.HeadSize), "DQ8_BODY": dq8Body(upTypes),
+		"UPS_PRECOMPUTED": fmt.Sprint(e.opt.SplitLoRAUps)}); err != nil {
 		return err
 	}
 	tokDefs := map[string]string{"WG": "256", "DQ8_BODY": dq8Body([]gguf.Type{embedType})}
@@ -534,6 +544,23 @@ func (e *Engine) uploadLayer(li int, limit uint64) error {
 		return err
 	}
 
+	vecs := [8]uint32{w0, a0, v0, kk, ka, rk, lnxw, lnxb}
+	if e.opt.SplitLoRAUps {
+		upOff := func(m int) int { return l.ups + m*l.tmax*D }
+		list := []mj{
+			{&L.W2, l.hw, hs, upOff(0), D, epiNone},
+			{&L.A2, l.ha, hs, upOff(1), D, epiNone},
+			{&L.G2, l.hg, hs, upOff(3), D, epiNone},
+		}
+		if li > 0 {
+			list = append(list, mj{&L.V2, l.hv, hs, upOff(2), D, epiNone})
+		}
+		if g.ups, err = place("ups", list); err != nil {
+			return err
+		}
+		g.wkvParams, err = e.dev.Params(e.wkvParamWords(li, vecs, [4]matPart{})...)
+		return err
+	}
 	// The LoRA up projections are read by the wkv kernel: one arena, which
 	// must fit one binding (they are small: 4·D·rank); the ArenaBytes cap
 	// does not apply to it.
@@ -559,19 +586,36 @@ func (e *Engine) uploadLayer(li int, limit uint64) error {
 	}
 	e.weightBytes += up.totalBytes()
 	g.up = up.arenas[0]
+	if li == 0 {
+		upParts[2] = upParts[1] // never read; any valid descriptor
+	}
+	g.wkvParams, err = e.dev.Params(e.wkvParamWords(li, vecs, upParts)...)
+	return err
+}
+
+// wkvParamWords builds the WkvParams block of layer li (wkv.wgsl): the
+// activation and state offsets, the layer's vector offsets (w0, a0, v0, k_k,
+// k_a, r_k, ln_x weight and bias) and the LoRA up projections' planes (zero
+// when they are precomputed by a separate stage).
+func (e *Engine) wkvParamWords(li int, vecs [8]uint32, ups [4]matPart) []uint32 {
+	c, l := e.cfg, e.lay
+	D := c.Dim
 	layer0 := uint32(0)
 	if li == 0 {
 		layer0 = 1
-		upParts[2] = upParts[1] // never read; any valid descriptor
 	}
-	wp := []uint32{uint32(D), layer0, uint32(c.StateFloats()), uint32(li*lf + 2*D), uint32(l.hidStride),
-		uint32(l.hw), uint32(l.ha), uint32(l.hv), uint32(l.hg), uint32(l.r), uint32(l.k), uint32(l.v), uint32(l.vfirst), uint32(l.o),
-		w0, a0, v0, kk, ka, rk, lnxw, lnxb, 0, 0}
-	for _, p := range upParts {
-		wp = append(wp, uint32(p.fmt.typ), uint32(p.k), p.q, p.s)
+	wp := []uint32{uint32(D), layer0, uint32(c.StateFloats()), uint32(li*c.LayerStateFloats() + 2*D), uint32(l.hidStride),
+		uint32(l.hw), uint32(l.ha), uint32(l.hv), uint32(l.hg), uint32(l.r), uint32(l.k), uint32(l.v), uint32(l.vfirst), uint32(l.o)}
+	wp = append(wp, vecs[:]...)
+	wp = append(wp, uint32(l.ups), uint32(l.tmax*D)) // precomputed ups: [4][tmax][D]
+	for _, p := range ups {
+		var typ uint32
+		if p.fmt != nil {
+			typ = uint32(p.fmt.typ)
+		}
+		wp = append(wp, typ, uint32(p.k), p.q, p.s)
 	}
-	g.wkvParams, err = e.dev.Params(wp...)
-	return err
+	return wp
 }
 
 // buildStage groups jobs by arena into dispatches and writes their job

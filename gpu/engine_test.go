@@ -210,3 +210,20 @@ func TestEngineSizeLimits(t *testing.T) {
 	_, err = NewEngine(d, w, EngineOptions{MaxSequences: 65})
 	require.ErrorContains(t, err, "at most 64 sequences")
 }
+
+// TestSplitLoRAUps checks the alternative layout in which the LoRA up
+// projections are a grouped product before the WKV kernel.
+func TestSplitLoRAUps(t *testing.T) {
+	d := OpenTestDevice(t)
+	ids := fixturePrompt(t)
+	for _, typ := range []string{"F16", "Q4_K_M"} {
+		w := loadFixture(t, typ)
+		ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-"+typ+".ideal.f32"))
+		require.NoError(t, err)
+		e := newTestEngine(t, d, w, EngineOptions{SplitLoRAUps: true, MaxTokens: 16})
+		require.Equal(t, 8, e.DispatchesPerLayer())
+		V := w.Config.Vocab
+		numtest.CheckLogits(t, typ+" seq, split LoRA ups", numtest.SeqLogits(t, e, ids), ideal, V, gpuIdealTol)
+		numtest.CheckLogits(t, typ+" batch, split LoRA ups", numtest.BatchLogits(t, e, ids), ideal, V, gpuIdealTol)
+	}
+}

@@ -158,7 +158,10 @@ func TestWKVKernel(t *testing.T) {
 			e := opsEngine(t, d, c, T)
 			l := e.lay
 			slots, SF, LF := 2, c.StateFloats(), c.LayerStateFloats()
-			layer := 1
+			layer := 1 // the layer whose state slice is used
+			if tc.layer0 {
+				layer = 0
+			}
 			// Two sequences: tokens 0-3 in slot 1, tokens 4-5 in slot 0.
 			seqs := []batchSeq{{slot: 1, first: 0, count: 4}, {slot: 0, first: 4, count: 2}}
 
@@ -198,18 +201,9 @@ func TestWKVKernel(t *testing.T) {
 			st, err := d.NewBufferF32("state", state)
 			require.NoError(t, err)
 
-			layer0 := uint32(0)
-			if tc.layer0 {
-				layer0 = 1
-			}
-			wp := []uint32{uint32(D), layer0, uint32(SF), uint32(layer*LF + 2*D), uint32(l.hidStride),
-				uint32(l.hw), uint32(l.ha), uint32(l.hv), uint32(l.hg), uint32(l.r), uint32(l.k), uint32(l.v), uint32(l.vfirst), uint32(l.o)}
-			wp = append(wp, offs...)
-			wp = append(wp, 0, 0)
-			for _, part := range parts {
-				wp = append(wp, uint32(part.fmt.typ), uint32(part.k), part.q, part.s)
-			}
-			params, err := d.Params(wp...)
+			var vecs [8]uint32
+			copy(vecs[:], offs)
+			params, err := d.Params(e.wkvParamWords(layer, vecs, [4]matPart{parts[0], parts[1], parts[2], parts[3]})...)
 			require.NoError(t, err)
 			sq := make([]uint32, 4*maxSeqs)
 			for i, s := range seqs {

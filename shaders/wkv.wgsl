@@ -1,6 +1,6 @@
 // wkv.wgsl: the heart of RWKV-7 time mix for one head of one sequence,
 // token after token (spec/rwkv7.md §3.2 steps 6–16 after the projections).
-//! defines: WG=64 DQ8_BODY=return(W8());
+//! defines: WG=64 DQ8_BODY=return(W8()); UPS_PRECOMPUTED=false
 //
 // Entry point wkv, one workgroup per (head h, sequence q): grid (H, seqs),
 // WG = N invocations; invocation i owns channel c = h·N + i and row i of the
@@ -14,6 +14,9 @@
 //   sa = Σ_j −κ̂_j S[i][j];  S[i][j] ← S[i][j]·w_j + v_i·k_j + sa·κ̂_j a_j;  y_i = Σ_j S[i][j] r_j
 //   o = GroupNorm_head(y)·ln_x.w + ln_x.b + (Σ_j r_j k_j rk_j)·v;  o ← o ⊙ g
 // At the end the state rows go back to memory.
+// With UPS_PRECOMPUTED the four up projections come from act (written by a
+// grouped product before this kernel, [4][tmax][D] at P.ups) instead of
+// being computed here; W is then unused.
 //
 // Bindings:
 //   0 W:     weight arena with W2, A2, V2, G2, [words] u32
@@ -28,6 +31,7 @@
 
 const WG: u32 = {{WG}}u;   // = N, the head size
 const N: u32 = {{WG}}u;
+const UPS_PRECOMPUTED: bool = {{UPS_PRECOMPUTED}};
 const DECAY_SCALE: f32 = 0.606531;
 const GN_EPS: f32 = 64e-5;
 const L2_FLOOR: f32 = 1e-12;
@@ -68,8 +72,8 @@ struct WkvParams {
     rk: u32,
     lnx_w: u32,
     lnx_b: u32,
-    _pad0: u32,         // uniform layout: the Up structs start 16-byte aligned
-    _pad1: u32,
+    ups: u32,           // act offset of the precomputed up projections (w, a, v, g)
+    ups_stride: u32,    // floats between them (tmax·D)
     w2: Up,
     a2: Up,
     v2: Up,
@@ -105,6 +109,15 @@ fn up(u: Up, c: u32, h: u32) -> f32 {
     return acc;
 }
 
+// lora_up is up projection m (0 w, 1 a, 2 v, 3 g) of channel c for the token
+// whose LoRA hidden vector is at act[h..] and whose channel is td = t·D + c.
+fn lora_up(m: u32, u: Up, c: u32, h: u32, td: u32) -> f32 {
+    if (UPS_PRECOMPUTED) {
+        return act[P.ups + m * P.ups_stride + td];
+    }
+    return up(u, c, h);
+}
+
 var<workgroup> sh_w: array<f32, N>;
 var<workgroup> sh_k: array<f32, N>;
 var<workgroup> sh_r: array<f32, N>;
@@ -130,15 +143,15 @@ fn wkv(@builtin(workgroup_id) wid: vec3<u32>,
         let t = first + n;
         let td = t * P.d + c;
         let th = t * P.hid_stride;
-        let decay = exp(-DECAY_SCALE * sigmoid(vec[P.w0 + c] + up(P.w2, c, P.hw + th)));
-        let a = sigmoid(vec[P.a0 + c] + up(P.a2, c, P.ha + th));
-        let g = up(P.g2, c, P.hg + th);
+        let decay = exp(-DECAY_SCALE * sigmoid(vec[P.w0 + c] + lora_up(0u, P.w2, c, P.hw + th, td)));
+        let a = sigmoid(vec[P.a0 + c] + lora_up(1u, P.a2, c, P.ha + th, td));
+        let g = lora_up(3u, P.g2, c, P.hg + th, td);
         let kraw = act[P.k + td];
         var v = act[P.v + td];
         if (P.layer0 == 1u) {
             act[P.vfirst + td] = v;
         } else {
-            let gate = sigmoid(vec[P.v0 + c] + up(P.v2, c, P.hv + th));
+            let gate = sigmoid(vec[P.v0 + c] + lora_up(2u, P.v2, c, P.hv + th, td));
             v = v + (act[P.vfirst + td] - v) * gate;
         }
         let kk = kraw * vec[P.kk + c];

@@ -32,6 +32,7 @@ type benchOptions struct {
 	csv      bool
 	profile  bool
 	cacheDir string
+	splitUps bool
 }
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -69,6 +70,7 @@ stderr; give -p/-n/-r to override.`,
 	f.BoolVar(&o.csv, "csv", false, "print CSV")
 	f.BoolVar(&o.profile, "profile", false, "time one decode step per kernel family")
 	f.StringVar(&o.cacheDir, "cache-dir", "", "folder for synthetic models (default: the user cache folder)")
+	f.BoolVar(&o.splitUps, "split-lora-ups", false, "GPU tuning: compute the LoRA up projections as their own dispatch instead of inside the WKV kernel")
 	return cmd
 }
 
@@ -120,7 +122,7 @@ func benchOne(cmd *cobra.Command, path string, o *benchOptions, g *globalFlags, 
 		return nil, err
 	}
 	defer lm.Close()
-	eng, err := openEngine(lm, engineOptions{device: o.device, seqs: maxBatch, chunk: max(64, maxBatch)}, g, stderr)
+	eng, err := openEngine(lm, engineOptions{device: o.device, seqs: maxBatch, chunk: max(64, maxBatch), splitUps: o.splitUps}, g, stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,9 @@ type engineOptions struct {
 	seqs     int    // sequences at once (GPU state slots)
 	chunk    int    // prefill tokens per GPU step
 	fallback bool   // auto: fall back to the CPU when there is no adapter
+	// splitUps computes the LoRA up projections as their own stage (GPU
+	// tuning; see gpu.EngineOptions.SplitLoRAUps).
+	splitUps bool
 }
 
 // gpuEngine owns the device its engine runs on.
@@ -64,7 +67,7 @@ func openGPU(lm *loadedModel, o engineOptions, g *globalFlags, stderr io.Writer)
 		dev.Close()
 		return nil, err
 	}
-	e, err := gpu.NewEngine(dev, lm.weights, gpu.EngineOptions{MaxTokens: o.chunk, MaxSequences: o.seqs, Log: log})
+	e, err := gpu.NewEngine(dev, lm.weights, gpu.EngineOptions{MaxTokens: o.chunk, MaxSequences: o.seqs, SplitLoRAUps: o.splitUps, Log: log})
 	if err != nil {
 		dev.Close()
 		return nil, err
