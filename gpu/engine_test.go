@@ -1,9 +1,7 @@
 package gpu
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -22,27 +20,6 @@ import (
 // measure (see TestFixtureLogitsGPU's log).
 const gpuIdealTol = 1e-4
 
-func loadFixture(t *testing.T, typ string) *model.Weights {
-	t.Helper()
-	f, err := gguf.Open(fixtures.Path(t, "tiny", "rwkv7-tiny-"+typ+".gguf"))
-	require.NoError(t, err)
-	t.Cleanup(func() { f.Close() })
-	w, err := model.Load(f)
-	require.NoError(t, err)
-	return w
-}
-
-func fixturePrompt(t *testing.T) []int {
-	t.Helper()
-	b, err := os.ReadFile(fixtures.Path(t, "tiny", "greedy.json"))
-	require.NoError(t, err)
-	var g struct {
-		PromptIDs []int `json:"prompt_ids"`
-	}
-	require.NoError(t, json.Unmarshal(b, &g))
-	return g.PromptIDs
-}
-
 func newTestEngine(t *testing.T, d *Device, w *model.Weights, opt EngineOptions) *Engine {
 	t.Helper()
 	e, err := NewEngine(d, w, opt)
@@ -56,10 +33,10 @@ var gpuFixtureTypes = []string{"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5
 
 func TestFixtureLogitsGPU(t *testing.T) {
 	d := OpenTestDevice(t)
-	ids := fixturePrompt(t)
+	ids := numtest.FixturePrompt(t)
 	for _, typ := range gpuFixtureTypes {
 		t.Run(typ, func(t *testing.T) {
-			w := loadFixture(t, typ)
+			w := numtest.LoadFixture(t, typ)
 			ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-"+typ+".ideal.f32"))
 			require.NoError(t, err)
 			// MaxTokens 16 splits the 48-token prefill into three steps.
@@ -77,8 +54,8 @@ func TestFixtureLogitsGPU(t *testing.T) {
 
 func TestGPUStateMatchesCPU(t *testing.T) {
 	d := OpenTestDevice(t)
-	ids := fixturePrompt(t)
-	w := loadFixture(t, "F16")
+	ids := numtest.FixturePrompt(t)
+	w := numtest.LoadFixture(t, "F16")
 	e := newTestEngine(t, d, w, EngineOptions{MaxTokens: 32, MaxSequences: 2})
 	s, err := e.NewSession()
 	require.NoError(t, err)
@@ -126,8 +103,8 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 
 func TestGreedyOnGPU(t *testing.T) {
 	d := OpenTestDevice(t)
-	ids := fixturePrompt(t)
-	w := loadFixture(t, "F32")
+	ids := numtest.FixturePrompt(t)
+	w := numtest.LoadFixture(t, "F32")
 	e := newTestEngine(t, d, w, EngineOptions{})
 	// Reference: cpuref's greedy continuation.
 	c := cpuref.New(w)
@@ -156,8 +133,8 @@ func TestSplitArenas(t *testing.T) {
 	// An arena cap far below every matrix forces row splits everywhere
 	// (embedding, head, every stage): results must not change.
 	d := OpenTestDevice(t)
-	ids := fixturePrompt(t)[:20]
-	w := loadFixture(t, "Q8_0")
+	ids := numtest.FixturePrompt(t)[:20]
+	w := numtest.LoadFixture(t, "Q8_0")
 	whole := newTestEngine(t, d, w, EngineOptions{})
 	split := newTestEngine(t, d, w, EngineOptions{ArenaBytes: 48 << 10})
 	require.Greater(t, len(split.head.parts), 1, "head must be split")
@@ -175,7 +152,7 @@ func TestUnsupportedTypeOnGPU(t *testing.T) {
 	// GPU's own check is reached by changing a loaded matrix's type in
 	// memory: Q8_1, an activation format, is not a weight format.
 	d := OpenTestDevice(t)
-	w := loadFixture(t, "Q8_0")
+	w := numtest.LoadFixture(t, "Q8_0")
 	w.Head.Type = gguf.Q8_1
 	_, err := NewEngine(d, w, EngineOptions{})
 	require.ErrorIs(t, err, ErrUnsupportedOnGPU)
@@ -187,8 +164,8 @@ func TestUnsupportedTypeOnGPU(t *testing.T) {
 // a fixture and checks each against the ideal logits.
 func TestMatvecShapes(t *testing.T) {
 	d := OpenTestDevice(t)
-	ids := fixturePrompt(t)[:12]
-	w := loadFixture(t, "Q4_K_M")
+	ids := numtest.FixturePrompt(t)[:12]
+	w := numtest.LoadFixture(t, "Q4_K_M")
 	ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-Q4_K_M.ideal.f32"))
 	require.NoError(t, err)
 	V := w.Config.Vocab
@@ -203,7 +180,7 @@ func TestMatvecShapes(t *testing.T) {
 
 func TestEngineSizeLimits(t *testing.T) {
 	d := OpenTestDevice(t)
-	w := loadFixture(t, "Q8_0")
+	w := numtest.LoadFixture(t, "Q8_0")
 	// 64 sequences fit; the activation limit is reached with huge steps.
 	_, err := NewEngine(d, w, EngineOptions{MaxTokens: 1 << 20})
 	require.ErrorContains(t, err, "lower MaxTokens")
@@ -215,9 +192,9 @@ func TestEngineSizeLimits(t *testing.T) {
 // projections are a grouped product before the WKV kernel.
 func TestSplitLoRAUps(t *testing.T) {
 	d := OpenTestDevice(t)
-	ids := fixturePrompt(t)
+	ids := numtest.FixturePrompt(t)
 	for _, typ := range []string{"F16", "Q4_K_M"} {
-		w := loadFixture(t, typ)
+		w := numtest.LoadFixture(t, typ)
 		ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-"+typ+".ideal.f32"))
 		require.NoError(t, err)
 		e := newTestEngine(t, d, w, EngineOptions{SplitLoRAUps: true, MaxTokens: 16})

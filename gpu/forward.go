@@ -98,9 +98,24 @@ func (e *Engine) writeStep(ids []int, seqs []batchSeq, headRows, headRow0 int) e
 	if err := e.dev.WriteU32(e.ids, 0, u); err != nil {
 		return err
 	}
+	if err := e.dev.WriteU32(e.tok, 0, tokenMeta(seqs, T)); err != nil {
+		return err
+	}
+	if err := e.dev.WriteU32(e.seqU, 0, seqTable(seqs)); err != nil {
+		return err
+	}
+	if err := e.dev.WriteU32(e.step, 0, []uint32{uint32(T), 0, 0, 0}); err != nil {
+		return err
+	}
+	return e.dev.WriteU32(e.hstep, 0, []uint32{uint32(headRows), uint32(headRow0), 0, 0})
+}
+
+// tokenMeta is the per-token metadata of lnmix.wgsl: for token t,
+// [2t] = slot | (t is its sequence's first token) << 31 and [2t+1] = the
+// index of its sequence's last token.
+func tokenMeta(seqs []batchSeq, T int) []uint32 {
 	meta := make([]uint32, 2*T)
-	sq := make([]uint32, 4*maxSeqs)
-	for qi, s := range seqs {
+	for _, s := range seqs {
 		for t := s.first; t < s.first+s.count; t++ {
 			meta[2*t] = uint32(s.slot)
 			if t == s.first {
@@ -108,18 +123,18 @@ func (e *Engine) writeStep(ids []int, seqs []batchSeq, headRows, headRow0 int) e
 			}
 			meta[2*t+1] = uint32(s.first + s.count - 1)
 		}
-		sq[4*qi], sq[4*qi+1], sq[4*qi+2] = uint32(s.first), uint32(s.count), uint32(s.slot)
 	}
-	if err := e.dev.WriteU32(e.tok, 0, meta); err != nil {
-		return err
+	return meta
+}
+
+// seqTable is the SeqParams block of wkv.wgsl: per sequence its first
+// token, token count and slot.
+func seqTable(seqs []batchSeq) []uint32 {
+	sq := make([]uint32, 4*maxSeqs)
+	for i, s := range seqs {
+		sq[4*i], sq[4*i+1], sq[4*i+2] = uint32(s.first), uint32(s.count), uint32(s.slot)
 	}
-	if err := e.dev.WriteU32(e.seqU, 0, sq); err != nil {
-		return err
-	}
-	if err := e.dev.WriteU32(e.step, 0, []uint32{uint32(T), 0, 0, 0}); err != nil {
-		return err
-	}
-	return e.dev.WriteU32(e.hstep, 0, []uint32{uint32(headRows), uint32(headRow0), 0, 0})
+	return sq
 }
 
 // runStep records and submits one step of at most MaxTokens tokens and

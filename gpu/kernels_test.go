@@ -307,7 +307,7 @@ func TestDq8MatchesDequantizeRow(t *testing.T) {
 	}
 	t.Run("fixtures", func(t *testing.T) {
 		for _, typ := range gpuFixtureTypes[1:] { // the F32 file has no dequantized fixture
-			w := loadFixture(t, typ)
+			w := numtest.LoadFixture(t, typ)
 			check := func(m *model.Matrix, file string) {
 				want, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "dequant"), file))
 				require.NoError(t, err)

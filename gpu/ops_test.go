@@ -78,17 +78,7 @@ func TestLnMixKernel(t *testing.T) {
 			require.NoError(t, d.WriteF32(act, uint64(4*e.lay.x), x))
 			st, err := d.NewBufferF32("state", state)
 			require.NoError(t, err)
-			meta := make([]uint32, 2*T)
-			for _, s := range seqs {
-				for t := s.first; t < s.first+s.count; t++ {
-					meta[2*t] = uint32(s.slot)
-					if t == s.first {
-						meta[2*t] |= 1 << 31
-					}
-					meta[2*t+1] = uint32(s.first + s.count - 1)
-				}
-			}
-			tok, err := d.NewBufferU32("tok", meta)
+			tok, err := d.NewBufferU32("tok", tokenMeta(seqs, T))
 			require.NoError(t, err)
 			params, err := d.Params(e.lnParams(0, uint32(D), 6, uint32(2*D), shiftOff)...)
 			require.NoError(t, err)
@@ -205,11 +195,7 @@ func TestWKVKernel(t *testing.T) {
 			copy(vecs[:], offs)
 			params, err := d.Params(e.wkvParamWords(layer, vecs, [4]matPart{parts[0], parts[1], parts[2], parts[3]})...)
 			require.NoError(t, err)
-			sq := make([]uint32, 4*maxSeqs)
-			for i, s := range seqs {
-				sq[4*i], sq[4*i+1], sq[4*i+2] = uint32(s.first), uint32(s.count), uint32(s.slot)
-			}
-			seqU, err := d.Uniform("seqs", U32Bytes(sq))
+			seqU, err := d.Uniform("seqs", U32Bytes(seqTable(seqs)))
 			require.NoError(t, err)
 			rec := d.NewRecorder()
 			rec.Dispatch(e.k.wkv, []Binding{{Buf: p.arenas[0].buf}, {Buf: vecBuf}, {Buf: act}, {Buf: st}, {Buf: params}, {Buf: seqU}},

@@ -24,6 +24,7 @@
 //   5 S:     uniform StepParams
 
 #include "common.wgsl"
+#include "rowstats.wgsl"
 
 const WG: u32 = {{WG}}u;
 
@@ -58,18 +59,7 @@ struct StepParams {
 
 // stats returns the mean and 1/sqrt(var + eps) of act[off .. off+d).
 fn stats(off: u32, lid: u32) -> vec2<f32> {
-    var s = 0.0;
-    for (var i = lid; i < P.d; i = i + WG) {
-        s = s + act[off + i];
-    }
-    let mean = wg_reduce_sum(lid, s) / f32(P.d);
-    var q = 0.0;
-    for (var i = lid; i < P.d; i = i + WG) {
-        let c = act[off + i] - mean;
-        q = q + c * c;
-    }
-    let variance = wg_reduce_sum(lid, q) / f32(P.d);
-    return vec2<f32>(mean, 1.0 / sqrt(variance + P.eps));
+    return row_stats(off, P.d, P.eps, lid);
 }
 
 fn norm(v: f32, st: vec2<f32>, i: u32) -> f32 {

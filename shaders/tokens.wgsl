@@ -21,6 +21,7 @@
 //   4 P:    uniform TokParams
 
 #include "common.wgsl"
+#include "rowstats.wgsl"
 #include "formats.wgsl"
 
 const WG: u32 = {{WG}}u;
@@ -79,19 +80,9 @@ fn embed(@builtin(workgroup_id) wid: vec3<u32>,
     }
     storageBarrier();
     workgroupBarrier();
-    var sum = 0.0;
-    for (var i = lid; i < P.d; i = i + WG) {
-        sum = sum + act[xo + i];
-    }
-    let mean = wg_reduce_sum(lid, sum) / f32(P.d);
-    var sq = 0.0;
-    for (var i = lid; i < P.d; i = i + WG) {
-        let c = act[xo + i] - mean;
-        sq = sq + c * c;
-    }
-    let inv = 1.0 / sqrt(wg_reduce_sum(lid, sq) / f32(P.d) + P.eps);
+    let st = row_stats(xo, P.d, P.eps, lid);
     for (var i = lid; own && i < P.d; i = i + WG) {
-        act[xo + i] = (act[xo + i] - mean) * inv * vec[P.ln_w + i] + vec[P.ln_b + i];
+        act[xo + i] = (act[xo + i] - st.x) * st.y * vec[P.ln_w + i] + vec[P.ln_b + i];
     }
 }
 

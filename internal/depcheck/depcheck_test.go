@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"cpuref":            {"model", "gguf", "tokenizer"},
 	"gpu":               {"model", "gguf", "shaders", "tokenizer", "gpu/vkinfo"},
 	"gpu/vkinfo":        {},
-	"internal/numtest":  {"gguf", "model", "tokenizer"},
+	"internal/numtest":  {"gguf", "model", "tokenizer", "internal/fixtures"},
 	"internal/synth":    {"gguf", "model", "tokenizer"},
 	"bench":             {"model", "cpuref", "gpu", "gpu/vkinfo", "gguf", "tokenizer", "internal/synth", "generate"},
 	"internal/fixtures": {},
