@@ -30,6 +30,10 @@ type EngineOptions struct {
 	// matrix-vector kernel (a power of two from 4 to 256; 0 = chosen per
 	// stage and device). For tuning and tests.
 	MatvecLanes int
+	// WorkgroupMemory caps the workgroup memory the prefill kernel may use
+	// (0 = the device's limit); below 16.5 KiB it uses 32-token tiles.
+	// For tests and small devices.
+	WorkgroupMemory uint32
 	// SplitLoRAUps computes the four LoRA up projections (decay, iclr, value
 	// residual, gate) as their own grouped product before the WKV kernel
 	// (one more dispatch per layer, every matrix row read by a coalesced
@@ -85,11 +89,11 @@ type kernels struct {
 
 // Kernel tile shapes (the placeholders of matvec.wgsl and matmul.wgsl).
 const (
-	mvMaxT           = 4
-	mmWG, mmTR, mmTT = 256, 64, 64 // matmul.wgsl: a 4×4 register tile per invocation, so mmWG·16 = mmTR·mmTT
-	maxJobs          = 8
-	maxSeqs          = 64
-	idsHistory       = 1 << 16
+	mvMaxT     = 4
+	mmTR       = 64 // matmul rows per tile; the tokens per tile come from matmulShape
+	maxJobs    = 8
+	maxSeqs    = 64
+	idsHistory = 1 << 16
 )
 
 // actLayout holds the float offsets of the activation regions, each
@@ -148,6 +152,7 @@ type stageDispatch struct {
 	k       weightKernels // specialised for the jobs' formats
 	mvWGs   uint32        // matvec workgroups
 	mmWGs   uint32        // matmul row blocks
+	mmTT    int           // matmul tokens per tile
 	matmulK bool          // every job's K is a multiple of 32 (matmul usable)
 	rows    int
 }
@@ -322,6 +327,22 @@ func (e *Engine) matvecShape(k int) (wg, rows int) {
 	return 256, 256 / tpr
 }
 
+// matmulShape returns the prefill tile: tokens per tile and invocations per
+// workgroup (matmul.wgsl: a 4×4 register tile per invocation, so wg·16 =
+// mmTR·tt). 64 tokens need 16.5 KiB of workgroup memory, a little over
+// WebGPU's guaranteed 16 KiB; devices that offer less get 32-token tiles.
+func (e *Engine) matmulShape() (tt, wg int) {
+	const need = 4 * 32 * (mmTR + 1 + 64 + 1) // w_tile + x_tile of matmul.wgsl
+	have := e.dev.Limits().MaxComputeWorkgroupStorageSize
+	if c := e.opt.WorkgroupMemory; c > 0 && c < have {
+		have = c
+	}
+	if have >= need {
+		return 64, 256
+	}
+	return 32, 128
+}
+
 // weightKernels returns the kernels of a weight stage specialised for a set
 // of formats and a matvec shape (compiled once per combination; most stages
 // use one format, so their inner loops call its dq8 function directly):
@@ -345,7 +366,8 @@ func (e *Engine) weightKernels(types []gguf.Type, mvWG, mvRows int) (weightKerne
 	if ks.mvN, err = e.build("matvec.wgsl", "matvec", mvDefs(mvMaxT)); err != nil {
 		return ks, err
 	}
-	if ks.mm, err = e.build("matmul.wgsl", "matmul", map[string]string{"WG": itoa(mmWG), "TR": itoa(mmTR), "TT": itoa(mmTT), "DQ8_BODY": body}); err != nil {
+	tt, mmWG := e.matmulShape()
+	if ks.mm, err = e.build("matmul.wgsl", "matmul", map[string]string{"WG": itoa(mmWG), "TR": itoa(mmTR), "TT": itoa(tt), "DQ8_BODY": body}); err != nil {
 		return ks, err
 	}
 	if e.k.weights == nil {
@@ -684,6 +706,7 @@ func (e *Engine) stageDispatch(a *arena, jobs []job) (stageDispatch, error) {
 	sd.mvWGs = n
 	mm, nm := table(mmTR)
 	sd.mmWGs = nm
+	sd.mmTT, _ = e.matmulShape()
 	if sd.mv, err = e.dev.Params(mv...); err != nil {
 		return sd, err
 	}

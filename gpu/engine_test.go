@@ -204,3 +204,17 @@ func TestSplitLoRAUps(t *testing.T) {
 		numtest.CheckLogits(t, typ+" batch, split LoRA ups", numtest.BatchLogits(t, e, ids), ideal, V, gpuIdealTol)
 	}
 }
+
+// TestSmallWorkgroupMemory runs the prefill with the 32-token tiles used on
+// devices that offer only WebGPU's guaranteed 16 KiB of workgroup memory.
+func TestSmallWorkgroupMemory(t *testing.T) {
+	d := OpenTestDevice(t)
+	ids := numtest.FixturePrompt(t)
+	w := numtest.LoadFixture(t, "Q6_K")
+	ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-Q6_K.ideal.f32"))
+	require.NoError(t, err)
+	e := newTestEngine(t, d, w, EngineOptions{WorkgroupMemory: 16 << 10})
+	tt, wg := e.matmulShape()
+	require.Equal(t, []int{32, 128}, []int{tt, wg})
+	numtest.CheckLogits(t, "batch with 32-token tiles", numtest.BatchLogits(t, e, ids), ideal, w.Config.Vocab, gpuIdealTol)
+}

@@ -54,7 +54,7 @@ func (e *Engine) recordStage(r *Recorder, st stage, T int, step *Buffer) {
 			r.Dispatch(k, []Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: d.mv}, {Buf: step}}, x, y, z)
 		} else {
 			r.Dispatch(d.k.mm, []Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: d.mm}, {Buf: step}},
-				d.mmWGs, uint32((T+mmTT-1)/mmTT), 1)
+				d.mmWGs, uint32((T+d.mmTT-1)/d.mmTT), 1)
 		}
 	}
 }
