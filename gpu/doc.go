@@ -23,6 +23,19 @@
 // TestEveryShaderCompiles compiles every @compute entry of every kernel file
 // with its documented defines, so a broken shader fails the gpu tests.
 //
+// # The RWKV-7 engine
+//
+// NewEngine uploads a model.Weights: matrices are repacked into word planes
+// (formats.go, repack_*.go; the bytes of the file, regrouped) and packed into
+// weight arenas no larger than the storage-binding limit (arena.go), with
+// big matrices split by rows. A stage (a set of matrix products that can
+// run together) becomes one dispatch per arena of the grouped matvec
+// (decode) or tiled matmul (prefill) kernel, specialised for the formats it
+// reads. forward.go records a step: the embedding, 7 dispatches per layer,
+// ln_out, the head and the argmax, into one command buffer. A weight format
+// is one dq8_<fmt> function in shaders/formats.wgsl plus a repacker and a
+// row of the format table; the kernels need no change.
+//
 // # Conventions
 //
 //   - Bind group 0 only. Binding i of the WGSL is element i of the []Binding
