@@ -39,6 +39,12 @@ func newRootCmd() *cobra.Command {
 }
 
 func main() {
+	// Vulkan loaders probe for a Wayland display when the instance is made
+	// and print "XDG_RUNTIME_DIR is invalid or not set" on headless machines.
+	// rwkv never opens a window: give them a folder so the noise stays away.
+	if os.Getenv("XDG_RUNTIME_DIR") == "" {
+		os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
+	}
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "rwkv:", err)
 		os.Exit(1)
