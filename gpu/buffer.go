@@ -414,6 +414,14 @@ func (d *Device) PeakBytes() uint64 {
 	return d.peak
 }
 
+// ResetPeak restarts the peak measurement from the current allocation (for
+// example after a measurement probe that is not part of the workload).
+func (d *Device) ResetPeak() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.peak = d.allocated
+}
+
 // F32Bytes views v as bytes (little-endian, no copy).
 func F32Bytes(v []float32) []byte {
 	if len(v) == 0 {

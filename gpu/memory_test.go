@@ -31,3 +31,13 @@ func TestReadBandwidth(t *testing.T) {
 	require.False(t, math.IsInf(bw, 0) || math.IsNaN(bw))
 	t.Logf("streaming read: %.2f GB/s", bw/1e9)
 }
+
+func TestResetPeak(t *testing.T) {
+	d := OpenTestDevice(t)
+	b, err := d.NewBuffer("big", 8<<20)
+	require.NoError(t, err)
+	b.Release()
+	require.GreaterOrEqual(t, d.PeakBytes(), uint64(8<<20))
+	d.ResetPeak()
+	require.Equal(t, d.AllocatedBytes(), d.PeakBytes())
+}

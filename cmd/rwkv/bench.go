@@ -137,6 +137,7 @@ func benchOne(cmd *cobra.Command, path string, o *benchOptions, g *globalFlags, 
 			return nil, fmt.Errorf("measuring the read bandwidth: %w", err)
 		}
 		tg.Roofline = bw
+		ge.dev.ResetPeak() // the probe's buffer is not the model's memory
 	} else {
 		if !cmd.Flags().Changed("n-prompt") && !cmd.Flags().Changed("n-gen") && !cmd.Flags().Changed("repetitions") {
 			cfg.Prompt, cfg.Gen, cfg.Reps = 32, 8, 1
