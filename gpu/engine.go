@@ -89,7 +89,7 @@ type kernels struct {
 
 // Kernel tile shapes (the placeholders of matvec.wgsl and matmul.wgsl).
 const (
-	mvMaxT     = 4
+	mvMaxT     = 8
 	mmTR       = 64 // matmul rows per tile; the tokens per tile come from matmulShape
 	maxJobs    = 8
 	maxSeqs    = 64
