@@ -218,3 +218,41 @@ func TestSmallWorkgroupMemory(t *testing.T) {
 	require.Equal(t, []int{32, 128}, []int{tt, wg})
 	numtest.CheckLogits(t, "batch with 32-token tiles", numtest.BatchLogits(t, e, ids), ideal, w.Config.Vocab, gpuIdealTol)
 }
+
+// TestGreedyBatchMatchesSingle: several sequences decoded together (5: the
+// matvec path; 12: the tiled matmul path) choose the same tokens as each
+// decoded alone, from different prompts.
+func TestGreedyBatchMatchesSingle(t *testing.T) {
+	d := OpenTestDevice(t)
+	ids := numtest.FixturePrompt(t)
+	w := numtest.LoadFixture(t, "Q8_0")
+	for _, B := range []int{5, 12} {
+		e := newTestEngine(t, d, w, EngineOptions{MaxSequences: B + 1, MaxTokens: 16})
+		const steps = 4
+		var sessions []*Session
+		var first, want []int
+		for i := 0; i < B; i++ {
+			s, err := e.NewSession()
+			require.NoError(t, err)
+			prompt := ids[i*3 : i*3+5]
+			_, err = s.(*Session).ForwardArgmax(prompt[:4])
+			require.NoError(t, err)
+			sessions = append(sessions, s.(*Session))
+			first = append(first, prompt[4])
+			// Reference: the same state, decoded alone in a spare slot.
+			alone, err := e.NewSession()
+			require.NoError(t, err)
+			st, err := s.State()
+			require.NoError(t, err)
+			require.NoError(t, alone.SetState(st))
+			got, err := alone.(*Session).Greedy(prompt[4], steps)
+			require.NoError(t, err)
+			want = append(want, got[steps-1])
+			require.NoError(t, alone.Close())
+		}
+		got, err := e.GreedyBatch(sessions, first, steps)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "batch of %d", B)
+		require.NoError(t, e.Close())
+	}
+}
