@@ -119,6 +119,7 @@ type ValidationError struct {
 	Problems []string
 }
 
+// Error lists the problems, one per line.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("model: %s: %d tensor problem(s):\n  %s", e.File, len(e.Problems), strings.Join(e.Problems, "\n  "))
 }
