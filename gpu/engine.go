@@ -38,7 +38,10 @@ type EngineOptions struct {
 	// residual, gate) as their own grouped product before the WKV kernel
 	// (one more dispatch per layer, every matrix row read by a coalesced
 	// team) instead of inside it (one invocation per channel reading its
-	// row). Which is faster depends on the GPU; measure with rwkv bench.
+	// row) also when decoding. Steps of more than splitUpsAbove tokens
+	// always split, since the fused kernel would compute them token after
+	// token. Which is faster for decode depends on the GPU; measure with
+	// rwkv bench --split-lora-ups.
 	SplitLoRAUps bool
 	// Log receives load progress and layout facts; nil is quiet.
 	Log io.Writer
@@ -83,17 +86,22 @@ type Engine struct {
 
 type kernels struct {
 	lnmix, lnRows, wkv, embed, argmax *Kernel
+	// wkvPre is the WKV kernel reading precomputed LoRA up projections.
+	wkvPre *Kernel
 	// weights holds matvec and matmul per format set (weightKernels).
 	weights map[string]weightKernels
 }
 
 // Kernel tile shapes (the placeholders of matvec.wgsl and matmul.wgsl).
 const (
-	mvMaxT     = 8
-	mmTR       = 64 // matmul rows per tile; the tokens per tile come from matmulShape
-	maxJobs    = 8
-	maxSeqs    = 64
-	idsHistory = 1 << 16
+	mvMaxT = 8
+	// splitUpsAbove: steps of more tokens compute the LoRA up projections as
+	// a grouped product before the WKV kernel instead of inside it.
+	splitUpsAbove = 8
+	mmTR          = 64 // matmul rows per tile; the tokens per tile come from matmulShape
+	maxJobs       = 8
+	maxSeqs       = 64
+	idsHistory    = 1 << 16
 )
 
 // actLayout holds the float offsets of the activation regions, each
@@ -102,7 +110,7 @@ type actLayout struct {
 	tmax                                int
 	x, xa, mix, r, k, v, o, vfirst, ffh int
 	hid, hidStride                      int
-	ups                                 int // [4][tmax][D]: raw w, a, v, g up projections (SplitLoRAUps)
+	ups                                 int // [4][tmax][D]: raw w, a, v, g up projections (split mode)
 	hw, ha, hv, hg                      int
 	logits                              int
 	total                               int
@@ -180,7 +188,7 @@ type layerGPU struct {
 	tm, wo, ffk  stage
 	ffv          stage
 	up           *arena
-	ups          stage // SplitLoRAUps: the up projections as a weight stage
+	ups          stage // the up projections as a weight stage (prefill, SplitLoRAUps)
 	wkvParams    *Buffer
 }
 
@@ -293,9 +301,17 @@ func (e *Engine) compile(upTypes []gguf.Type, embedType gguf.Type) error {
 	if k.lnRows, err = e.build("lnmix.wgsl", "ln_rows", map[string]string{"WG": "256"}); err != nil {
 		return err
 	}
-	if k.wkv, err = e.build("wkv.wgsl", "wkv", map[string]string{"WG": fmt.Sprint(e.cfg.HeadSize), "DQ8_BODY": dq8Body(upTypes),
-		"UPS_PRECOMPUTED": fmt.Sprint(e.opt.SplitLoRAUps)}); err != nil {
-		return err
+	for _, pre := range []bool{false, true} {
+		kw, err := e.build("wkv.wgsl", "wkv", map[string]string{"WG": fmt.Sprint(e.cfg.HeadSize), "DQ8_BODY": dq8Body(upTypes),
+			"UPS_PRECOMPUTED": fmt.Sprint(pre)})
+		if err != nil {
+			return err
+		}
+		if pre {
+			k.wkvPre = kw
+		} else {
+			k.wkv = kw
+		}
 	}
 	tokDefs := map[string]string{"WG": "256", "DQ8_BODY": dq8Body([]gguf.Type{embedType})}
 	if k.embed, err = e.build("tokens.wgsl", "embed", tokDefs); err != nil {
@@ -567,25 +583,11 @@ func (e *Engine) uploadLayer(li int, limit uint64) error {
 	}
 
 	vecs := [8]uint32{w0, a0, v0, kk, ka, rk, lnxw, lnxb}
-	if e.opt.SplitLoRAUps {
-		upOff := func(m int) int { return l.ups + m*l.tmax*D }
-		list := []mj{
-			{&L.W2, l.hw, hs, upOff(0), D, epiNone},
-			{&L.A2, l.ha, hs, upOff(1), D, epiNone},
-			{&L.G2, l.hg, hs, upOff(3), D, epiNone},
-		}
-		if li > 0 {
-			list = append(list, mj{&L.V2, l.hv, hs, upOff(2), D, epiNone})
-		}
-		if g.ups, err = place("ups", list); err != nil {
-			return err
-		}
-		g.wkvParams, err = e.dev.Params(e.wkvParamWords(li, vecs, [4]matPart{})...)
-		return err
-	}
-	// The LoRA up projections are read by the wkv kernel: one arena, which
-	// must fit one binding (they are small: 4·D·rank); the ArenaBytes cap
-	// does not apply to it.
+	// The LoRA up projections live in one arena, which must fit one binding
+	// (they are small: 4·D·rank; the ArenaBytes cap does not apply to it).
+	// The fused WKV kernel reads them directly (decode); the same planes also
+	// form a grouped product stage that computes them for many tokens at
+	// once before the WKV kernel (prefill, or SplitLoRAUps).
 	upLimit := e.dev.MaxBindingSize() &^ 255
 	up := newArenaPlanner(fmt.Sprintf("blk.%d.up", li), upLimit)
 	ups := []*model.Matrix{&L.W2, &L.A2, &L.V2, &L.G2}
@@ -608,6 +610,16 @@ func (e *Engine) uploadLayer(li int, limit uint64) error {
 	}
 	e.weightBytes += up.totalBytes()
 	g.up = up.arenas[0]
+	upOff := func(m int) int { return l.ups + m*l.tmax*D }
+	var upJobs []job
+	for i, p := range upParts {
+		if p.fmt != nil {
+			upJobs = append(upJobs, job{part: p, xOff: []int{l.hw, l.ha, l.hv, l.hg}[i], xStride: hs, yOff: upOff(i), yStride: D, epi: epiNone})
+		}
+	}
+	if g.ups, err = e.buildStage(upJobs); err != nil {
+		return err
+	}
 	if li == 0 {
 		upParts[2] = upParts[1] // never read; any valid descriptor
 	}

@@ -27,13 +27,12 @@ func (e *Engine) recordLayer(r *Recorder, li, T, nSeqs int) {
 	}
 	r.Dispatch(e.k.lnmix, ln(g.lnAtt), uint32(T), 1, 1)
 	e.recordStage(r, g.tm, T, e.step)
-	upArena := e.gvec // unused by the kernel when the ups are precomputed
-	if g.up != nil {
-		upArena = g.up.buf
-	} else {
+	wkv := e.k.wkv
+	if e.opt.SplitLoRAUps || T > splitUpsAbove {
 		e.recordStage(r, g.ups, T, e.step)
+		wkv = e.k.wkvPre
 	}
-	r.Dispatch(e.k.wkv, []Binding{{Buf: upArena}, {Buf: g.vec}, {Buf: e.act}, {Buf: e.state}, {Buf: g.wkvParams}, {Buf: e.seqU}},
+	r.Dispatch(wkv, []Binding{{Buf: g.up.buf}, {Buf: g.vec}, {Buf: e.act}, {Buf: e.state}, {Buf: g.wkvParams}, {Buf: e.seqU}},
 		uint32(e.cfg.Heads), uint32(nSeqs), 1)
 	e.recordStage(r, g.wo, T, e.step)
 	r.Dispatch(e.k.lnmix, ln(g.lnFfn), uint32(T), 1, 1)
