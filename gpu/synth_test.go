@@ -37,3 +37,27 @@ func TestSynthModelsGPUvsCPU(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishedShapeGPUvsCPU runs the published 0.1B shape (L12, D768, the
+// full 65536-token vocabulary, 12 heads) on the GPU and the CPU reference:
+// the shapes of real files (a 65536-row head, long embedding table) that the
+// tiny fixtures do not reach.
+func TestPublishedShapeGPUvsCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 200 MB model")
+	}
+	d := OpenTestDevice(t)
+	preset, err := synth.PresetByName("0.1b")
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "synth-0.1b.gguf")
+	require.NoError(t, synth.Write(path, synth.Options{Preset: preset, Type: gguf.Q8_0, Seed: 5}))
+	f, err := gguf.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	w, err := model.Load(f)
+	require.NoError(t, err)
+	ids := []int{0, 65535, 24281, 59, 261}
+	want := numtest.BatchLogits(t, cpuref.New(w), ids)
+	e := newTestEngine(t, d, w, EngineOptions{})
+	numtest.CheckLogits(t, "0.1B shape, GPU batch vs cpuref", numtest.BatchLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
+}
