@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/rwkv
 PKGS    ?= ./...
 
-.PHONY: help build test test-gpu test-short lint fuzz bench clean
+.PHONY: help build test test-gpu test-short lint fuzz bench device-pack clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,5 +32,15 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s)
 bench: build ## the main job: rwkv bench on the built-in synthetic 0.1B model
 	./$(BIN) bench
 
+DEVICE_TYPES ?= F16 Q8_0 Q4_K_M Q6_K Q5_K_M Q2_K
+device-pack: build ## bin/rwkv and .devcheck/ (fixtures, prompt) for scripts/device-check.sh on a GPU machine
+	rm -rf .devcheck && mkdir -p .devcheck
+	for t in $(DEVICE_TYPES); do \
+	  cp ../shared/fixtures/tiny/rwkv7-tiny-$$t.gguf .devcheck/ && \
+	  cp ../shared/fixtures/tiny/logits/rwkv7-tiny-$$t.ideal.f32 .devcheck/; done
+	echo $(DEVICE_TYPES) > .devcheck/types.txt
+	python3 -c "import json;print(','.join(map(str,json.load(open('../shared/fixtures/tiny/greedy.json'))['prompt_ids'])))" > .devcheck/prompt_ids.txt
+	du -sh bin .devcheck
+
 clean: ## remove build outputs
-	rm -rf bin
+	rm -rf bin .devcheck

@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		newRunCmd(g),
 		newDevicesCmd(g),
 		newBenchCmd(g),
+		newVerifyCmd(g),
 		newSynthCmd(g),
 	)
 	return root

@@ -128,3 +128,24 @@ func TestLogitsAndRunOnGPU(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, cpuText, gpuText, "greedy text on the GPU equals the CPU reference")
 }
+
+func TestVerifyCommand(t *testing.T) {
+	d := gpu.OpenTestDevice(t)
+	d.Close()
+	ids := "0,795,156,583,637,1023,418,2"
+	out, _, err := run(t, "verify", "-m", fixtures.Path(t, "tiny", "rwkv7-tiny-Q4_0.gguf"), "--tokens", ids)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "batch")
+	// The ideal logits of another file are far away: verify must fail and
+	// say where.
+	ref := filepath.Join(t.TempDir(), "ref.f32")
+	ideal, err := numtest.ReadF32(fixtures.Path(t, "tiny", "logits", "rwkv7-tiny-F32.ideal.f32"))
+	require.NoError(t, err)
+	f, err := os.Create(ref)
+	require.NoError(t, err)
+	require.NoError(t, writeFloat32s(f, ideal[:8*1024]))
+	require.NoError(t, f.Close())
+	out, _, err = run(t, "verify", "-m", fixtures.Path(t, "tiny", "rwkv7-tiny-Q2_K.gguf"), "--tokens", ids, "--ref", ref)
+	require.ErrorContains(t, err, "does not match")
+	require.Contains(t, out, "first mismatch position")
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rwkv-gpu/rwkv-gpu/cpuref"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/numcmp"
+	"github.com/rwkv-gpu/rwkv-gpu/model"
+)
+
+type verifyOptions struct {
+	model  string
+	tokens string
+	n      int
+	ref    string
+	tol    float64
+}
+
+func newVerifyCmd(g *globalFlags) *cobra.Command {
+	o := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify -m MODEL.gguf [--tokens 0,795,156 | -n 32] [--ref logits.f32]",
+		Short: "Check the GPU against the CPU reference (or a logits file) on this machine's adapter",
+		Long: `Runs the tokens through the GPU engine token by token (seq) and as one
+prefill (batch) and compares every position's logits with the CPU reference's
+(or with --ref, float32 [T][V] as written by rwkv logits): relative L2 error,
+max abs difference and argmax agreement. Fails when the error exceeds --tol or
+an argmax differs, naming the first mismatching position and index.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runVerify(cmd.OutOrStdout(), cmd.ErrOrStderr(), o, g)
+		},
+	}
+	cmd.Flags().StringVarP(&o.model, "model", "m", "", "GGUF model file")
+	cmd.Flags().StringVar(&o.tokens, "tokens", "", "comma-separated token ids (default: -n pseudo-random ids)")
+	cmd.Flags().IntVarP(&o.n, "n", "n", 32, "number of pseudo-random tokens when --tokens is not given")
+	cmd.Flags().StringVar(&o.ref, "ref", "", "reference logits file instead of the CPU reference")
+	cmd.Flags().Float64Var(&o.tol, "tol", 1e-4, "largest relative L2 error accepted")
+	return cmd
+}
+
+func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error {
+	lm, err := openModel(o.model)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	c := lm.weights.Config
+	var ids []int
+	if o.tokens != "" {
+		if ids, err = parseIDs(o.tokens); err != nil {
+			return fmt.Errorf("--tokens: %w", err)
+		}
+	} else {
+		if o.n < 1 {
+			return fmt.Errorf("-n %d: expected at least one token", o.n)
+		}
+		x := uint32(2024)
+		for i := 0; i < o.n; i++ {
+			x = x*1664525 + 1013904223
+			ids = append(ids, int(x>>8)%c.Vocab)
+		}
+	}
+	if err := model.CheckTokens(ids, c.Vocab); err != nil {
+		return fmt.Errorf("--tokens: %w", err)
+	}
+	var ref []float32
+	refName := "cpu reference (batch)"
+	if o.ref != "" {
+		if ref, err = numcmp.ReadF32(o.ref); err != nil {
+			return err
+		}
+		if len(ref) != len(ids)*c.Vocab {
+			return fmt.Errorf("--ref %s holds %d values, expected %d tokens × %d", o.ref, len(ref), len(ids), c.Vocab)
+		}
+		refName = o.ref
+	} else if ref, err = computeLogits(cpuref.New(lm.weights), ids, "batch"); err != nil {
+		return err
+	}
+	eng, err := openEngine(lm, engineOptions{device: "gpu", seqs: 1, chunk: 64}, g, stderr)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	fmt.Fprintf(stdout, "model %s, %d tokens, %s vs %s\n", o.model, len(ids), eng.Device(), refName)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "mode\trel L2\tmax abs\targmax\tverdict")
+	var failures []string
+	for _, mode := range []string{"seq", "batch"} {
+		got, err := computeLogits(eng, ids, mode)
+		if err != nil {
+			return err
+		}
+		s := numcmp.Compare(got, ref)
+		bad := numcmp.RowArgmaxMismatches(got, ref, c.Vocab)
+		verdict := "ok"
+		if s.NonFinite > 0 || s.RelL2 > o.tol || len(bad) > 0 {
+			verdict = "FAIL"
+			i := numcmp.FirstMismatch(got, ref, 0, o.tol)
+			if i < 0 {
+				i = s.MaxAbsAt
+			}
+			failures = append(failures, fmt.Sprintf("%s: rel L2 %.3g (tolerance %g), %d non-finite, argmax differs at %v; first mismatch %s",
+				mode, s.RelL2, o.tol, s.NonFinite, bad, numcmp.Describe(got, ref, i, c.Vocab)))
+		}
+		fmt.Fprintf(tw, "%s\t%.3g\t%.3g\t%d/%d\t%s\n", mode, s.RelL2, s.MaxAbs, len(ids)-len(bad), len(ids), verdict)
+	}
+	tw.Flush()
+	if len(failures) > 0 {
+		for _, f := range failures {
+			fmt.Fprintln(stdout, f)
+		}
+		return fmt.Errorf("the GPU does not match %s", refName)
+	}
+	return nil
+}
