@@ -407,7 +407,7 @@ func (d *Device) AllocatedBytes() uint64 {
 	return d.allocated
 }
 
-// PeakBytes is the highest AllocatedBytes seen since Open.
+// PeakBytes is the highest AllocatedBytes seen since Open or ResetPeak.
 func (d *Device) PeakBytes() uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
