@@ -204,15 +204,15 @@ func NewEngine(dev *Device, w *model.Weights, opt EngineOptions) (*Engine, error
 			return nil, err
 		}
 	}
-	var ups []*model.Matrix
+	var upTypes []gguf.Type
 	for l := range w.Layers {
 		L := &w.Layers[l]
-		ups = append(ups, &L.W2, &L.A2, &L.G2)
+		upTypes = append(upTypes, L.W2.Type, L.A2.Type, L.G2.Type)
 		if l > 0 {
-			ups = append(ups, &L.V2)
+			upTypes = append(upTypes, L.V2.Type)
 		}
 	}
-	if err := e.compile(usedTypes(ups), w.Embed.Type); err != nil {
+	if err := e.compile(distinctTypes(upTypes), w.Embed.Type); err != nil {
 		return nil, err
 	}
 	if err := e.allocate(); err != nil {

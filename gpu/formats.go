@@ -1,8 +1,8 @@
 package gpu
 
 import (
-	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -101,25 +101,9 @@ func dq8Body(types []gguf.Type) string {
 	return b.String()
 }
 
-// usedTypes lists the distinct formats of the matrices, sorted by id.
-func usedTypes(ms []*model.Matrix) []gguf.Type {
-	seen := map[gguf.Type]bool{}
-	var out []gguf.Type
-	for _, m := range ms {
-		if !seen[m.Type] {
-			seen[m.Type] = true
-			out = append(out, m.Type)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
-
-// words packs 32-bit values little-endian (uniform parameter blocks).
-func words(v ...uint32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], x)
-	}
-	return b
+// distinctTypes lists the distinct formats among types, sorted by id.
+func distinctTypes(types []gguf.Type) []gguf.Type {
+	out := slices.Clone(types)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

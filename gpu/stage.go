@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
-	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
 // This file turns matrix products into dispatches: a stage is a set of
@@ -151,17 +150,15 @@ func (e *Engine) buildStage(jobs []job) (stage, error) {
 
 func (e *Engine) stageDispatch(a *arena, jobs []job) (stageDispatch, error) {
 	sd := stageDispatch{arena: a, matmulK: true}
-	var ms []*model.Matrix
-	for _, j := range jobs {
-		ms = append(ms, &model.Matrix{Type: j.part.fmt.typ})
-	}
+	var types []gguf.Type
 	maxK := 0
 	for _, j := range jobs {
+		types = append(types, j.part.fmt.typ)
 		maxK = max(maxK, j.part.k)
 	}
 	mvWG, mvRows := e.matvecShape(maxK)
 	var err error
-	if sd.k, err = e.weightKernels(usedTypes(ms), mvWG, mvRows); err != nil {
+	if sd.k, err = e.weightKernels(distinctTypes(types), mvWG, mvRows); err != nil {
 		return sd, err
 	}
 	table := func(rowsPerWG int) ([]uint32, uint32) {
