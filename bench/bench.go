@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu/engine"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
@@ -44,6 +46,12 @@ type Result struct {
 	// Profile holds, per kernel family, the time per token (GPU, --profile).
 	Profile       []KernelShare `json:"profile,omitempty"`
 	ProfileMethod string        `json:"profile_method,omitempty"`
+	// Host time to record and submit one decode step (GPU, --profile):
+	// per step, split into recording and submission, and per dispatch.
+	HostStepMicros     float64 `json:"host_us_per_step,omitempty"`
+	HostRecordMicros   float64 `json:"host_record_us_per_step,omitempty"`
+	HostSubmitMicros   float64 `json:"host_submit_us_per_step,omitempty"`
+	HostDispatchMicros float64 `json:"host_us_per_dispatch,omitempty"`
 }
 
 // KernelShare is one kernel family's time per token.
@@ -136,7 +144,9 @@ type Target struct {
 type gpuEngine interface {
 	DispatchesPerToken() int
 	GPUDevice() *gpu.Device
-	GreedyBatch(sessions []*gpu.Session, tokens []int, steps int) ([]int, error)
+	ProfileStep(s model.Session, token int) (gpu.Timing, error)
+	HostCost() engine.HostCost
+	ResetHostCost()
 }
 
 // Run measures the target: pp (prefill), tg (single-stream decode) and tg at
@@ -192,7 +202,7 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 				return nil, err
 			}
 			start := time.Now()
-			_, err = s.Forward(ids, model.OutputLast)
+			_, err = model.Forward(context.Background(), tg.Engine, s, ids, model.WantLast)
 			d := time.Since(start)
 			s.Close()
 			if err != nil {
@@ -226,6 +236,13 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 		}
 		if prof != nil {
 			r.Profile, r.ProfileMethod = prof.shares, prof.method
+			if c := prof.cost; c != nil && c.Passes > 0 {
+				us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+				r.HostStepMicros = us(c.PerPass())
+				r.HostRecordMicros = us(c.Record) / float64(c.Passes)
+				r.HostSubmitMicros = us(c.Submit) / float64(c.Passes)
+				r.HostDispatchMicros = us(c.PerDispatch())
+			}
 		}
 		finish(r, rates)
 	}
@@ -244,7 +261,7 @@ func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightB
 	for i := 0; i < b; i++ {
 		s, err := e.NewSession()
 		if err != nil {
-			if errors.Is(err, gpu.ErrNoSlot) {
+			if errors.Is(err, model.ErrNoSlot) {
 				return nil, nil, fmt.Errorf("bench: batch %d needs %d sequence slots: %w", b, b, err)
 			}
 			return nil, nil, err
@@ -252,14 +269,18 @@ func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightB
 		sessions = append(sessions, s)
 	}
 	var rates []float64
+	var cost *engine.HostCost
 	for rep := -1; rep < cfg.Reps; rep++ {
 		for _, s := range sessions {
 			if err := s.Reset(); err != nil {
 				return nil, nil, err
 			}
 		}
+		if ge != nil && rep == 0 {
+			ge.ResetHostCost()
+		}
 		start := time.Now()
-		if err := decode(sessions, ge, first, cfg.Gen); err != nil {
+		if err := decode(context.Background(), e, sessions, first, cfg.Gen); err != nil {
 			return nil, nil, fmt.Errorf("bench: tg%d batch %d: %w", cfg.Gen, b, err)
 		}
 		d := time.Since(start)
@@ -267,42 +288,48 @@ func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightB
 			rates = append(rates, float64(b*cfg.Gen)/d.Seconds())
 		}
 	}
+	if ge != nil {
+		c := ge.HostCost()
+		cost = &c
+	}
 	var prof *profile
 	if cfg.Profile && ge != nil && b == 1 {
-		p, err := profileStep(ge, sessions[0].(*gpu.Session), first[0], weightBytes, wkvBytes)
+		p, err := profileStep(ge, sessions[0], first[0], weightBytes, wkvBytes)
 		if err != nil {
 			return nil, nil, err
 		}
+		p.cost = cost
 		prof = p
 	}
 	return rates, prof, nil
 }
 
-// decode runs n greedy steps for the sessions: on the GPU with the argmax on
-// the device (chained, no read-back per token); on the CPU one token at a
-// time per session.
-func decode(sessions []model.Session, ge gpuEngine, first []int, n int) error {
-	if ge != nil {
-		if len(sessions) == 1 {
-			_, err := sessions[0].(*gpu.Session).Greedy(first[0], n)
-			return err
-		}
-		gs := make([]*gpu.Session, len(sessions))
-		for i, s := range sessions {
-			gs[i] = s.(*gpu.Session)
-		}
-		_, err := ge.GreedyBatch(gs, first, n)
+// decode runs n chained greedy steps of the sessions, one token each per
+// step, the way generation does: each step feeds back the tokens the
+// previous one chose on the device (Continue), and is submitted before the
+// previous step's tokens are read, so the GPU never waits for the host.
+func decode(ctx context.Context, e model.Engine, sessions []model.Session, first []int, n int) error {
+	seqs := make([]model.Seq, len(sessions))
+	for i, s := range sessions {
+		seqs[i] = model.Seq{Session: s, Tokens: []int{first[i]}, Want: model.WantToken}
+	}
+	prev, err := e.Submit(ctx, seqs)
+	if err != nil {
 		return err
 	}
 	for i, s := range sessions {
-		next := first[i]
-		for step := 0; step < n; step++ {
-			l, err := s.Forward([]int{next}, model.OutputLast)
-			if err != nil {
-				return err
-			}
-			next = model.Argmax(l)
-		}
+		seqs[i] = model.Seq{Session: s, Continue: true, Want: model.WantToken}
 	}
-	return nil
+	for step := 1; step < n; step++ {
+		next, err := e.Submit(ctx, seqs)
+		if err != nil {
+			return err
+		}
+		if _, err := prev.Wait(); err != nil {
+			return err
+		}
+		prev = next
+	}
+	_, err = prev.Wait()
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rwkv-gpu/rwkv-gpu/cpuref"
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu/engine"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/fixtures"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/numtest"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
@@ -116,7 +117,7 @@ func TestRunGPU(t *testing.T) {
 	d := gpu.OpenTestDevice(t)
 	defer d.Close()
 	w := loadGolden(t)
-	e, err := gpu.NewEngine(d, w, gpu.EngineOptions{MaxSequences: 2})
+	e, err := engine.New(d, w, engine.Options{StateSlots: 2})
 	require.NoError(t, err)
 	defer e.Close()
 	rs, err := Run(Target{Name: "golden", Weights: w, Engine: e, Roofline: 1e9}, Config{Prompt: 8, Gen: 4, Reps: 1, Batches: []int{1, 2}, Profile: true})
@@ -128,5 +129,7 @@ func TestRunGPU(t *testing.T) {
 		require.Greater(t, r.PeakGPUBytes, uint64(0))
 	}
 	require.NotEmpty(t, rs[1].Profile, "profile of the tg test")
+	require.Greater(t, rs[1].HostDispatchMicros, 0.0, "host time per dispatch")
+	require.InDelta(t, rs[1].HostStepMicros, rs[1].HostRecordMicros+rs[1].HostSubmitMicros, 1e-6*rs[1].HostStepMicros+1e-9)
 	require.Greater(t, CPUReadBandwidth(8<<20, 1), 0.0)
 }

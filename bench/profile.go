@@ -1,13 +1,16 @@
 package bench
 
 import (
-	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu/engine"
+	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
-// profile is the per-kernel time of one decode step.
+// profile is the per-kernel time of one decode step, and the host's time
+// to record and submit the steps of the tg run.
 type profile struct {
 	method string
 	shares []KernelShare
+	cost   *engine.HostCost
 }
 
 // profileStep times one decode step per kernel family (the kernel files:
@@ -18,12 +21,12 @@ type profile struct {
 // bandwidth: matvec reads every matrix once per token (weightBytes), wkv
 // reads the LoRA up projections and reads and writes the WKV state
 // (wkvBytes).
-func profileStep(ge gpuEngine, s *gpu.Session, token int, weightBytes, wkvBytes int64) (*profile, error) {
+func profileStep(ge gpuEngine, s model.Session, token int, weightBytes, wkvBytes int64) (*profile, error) {
 	// One untimed step first, so that pipelines are warm.
-	if _, err := s.ProfileStep(token); err != nil {
+	if _, err := ge.ProfileStep(s, token); err != nil {
 		return nil, err
 	}
-	tm, err := s.ProfileStep(token)
+	tm, err := ge.ProfileStep(s, token)
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,10 @@ func WriteTable(w io.Writer, rs []Result) error {
 			fmt.Fprintf(pw, "  %s\t%.1f\t%.1f%%\t%s\t%s\n", k.Kernel, k.MicrosPerTk, 100*k.Share, bw, roof)
 		}
 		pw.Flush()
+		if r.HostStepMicros > 0 {
+			fmt.Fprintf(w, "  host: %.1f µs to record and submit one step (%.1f µs record, %.1f µs submit), %.2f µs per dispatch\n",
+				r.HostStepMicros, r.HostRecordMicros, r.HostSubmitMicros, r.HostDispatchMicros)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package cpuref
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -22,16 +23,17 @@ func benchmarkDecode(b *testing.B, path string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(w).NewSession()
+	e := New(w)
+	s, err := e.NewSession()
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.Forward([]int{1, 2, 3}, model.OutputNone); err != nil {
+	if _, err := model.Forward(context.Background(), e, s, []int{1, 2, 3}, model.WantNothing); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.Forward([]int{(i * 7) % w.Config.Vocab}, model.OutputLast); err != nil {
+		if _, err := model.Forward(context.Background(), e, s, []int{(i * 7) % w.Config.Vocab}, model.WantLast); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,13 +1,18 @@
 package cpuref
 
 import (
-	"errors"
+	"context"
 	"fmt"
+	"sync"
 
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
-// Engine is the CPU reference implementation of model.Engine.
+// Engine is the CPU reference implementation of model.Engine. It is safe
+// for concurrent use: each session has its own lock, and sequences of one
+// step are computed one after the other (the reference favours plain code
+// over speed), so every sequence's result is bit for bit what it would be
+// alone.
 type Engine struct {
 	w *model.Weights
 }
@@ -25,9 +30,10 @@ func (e *Engine) Device() string { return "cpu" }
 // Weights returns the model the engine runs.
 func (e *Engine) Weights() *model.Weights { return e.w }
 
-// NewSession starts a sequence from the all-zero state.
+// NewSession starts a sequence from the all-zero state. The CPU engine has
+// no slot limit.
 func (e *Engine) NewSession() (model.Session, error) {
-	return &Session{e: e, state: model.NewState(e.w.Config)}, nil
+	return &Session{e: e, state: model.NewState(e.w.Config), chosen: -1}, nil
 }
 
 // Close does nothing: the engine does not own the GGUF file.
@@ -36,82 +42,159 @@ func (e *Engine) Close() error { return nil }
 // Session is one sequence on the CPU engine.
 type Session struct {
 	e      *Engine
+	mu     sync.Mutex
 	state  *model.State
+	chosen int // the token chosen by the last WantToken step, -1 if none
 	closed bool
 }
 
 // chunkTokens bounds the tokens processed together in a prefill, so that a
-// long prompt does not need activations for all of its tokens at once.
+// long prompt does not need activations for all of its tokens at once; a
+// cancelled step stops between chunks.
 const chunkTokens = 64
 
-var errClosed = errors.New("cpuref: session is closed")
+var errClosed = fmt.Errorf("cpuref: session is %w", model.ErrClosed)
 
-// Forward consumes tokens and returns the logits selected by out.
-func (s *Session) Forward(tokens []int, out model.Output) ([]float32, error) {
-	if s.closed {
-		return nil, errClosed
-	}
-	c := s.e.w.Config
-	if err := model.CheckTokens(tokens, c.Vocab); err != nil {
+// Step advances each sequence by its tokens and returns what it asked for.
+func (e *Engine) Step(ctx context.Context, seqs []model.Seq) ([]model.SeqResult, error) {
+	c := e.w.Config
+	if err := model.CheckStep(seqs, c.Vocab); err != nil {
 		return nil, err
 	}
-	var logits []float32
+	sessions := make([]*Session, len(seqs))
+	for i, sq := range seqs {
+		s, ok := sq.Session.(*Session)
+		if !ok || s.e != e {
+			return nil, fmt.Errorf("cpuref: sequence %d: the session belongs to another engine", i)
+		}
+		sessions[i] = s
+	}
+	results := make([]model.SeqResult, len(seqs))
+	for i, sq := range seqs {
+		r, err := sessions[i].step(ctx, sq)
+		results[i] = r
+		if err != nil {
+			for j := range results {
+				results[j].Logits, results[j].Token = nil, -1
+			}
+			return nil, &model.StepError{Results: results, Err: fmt.Errorf("cpuref: sequence %d: %w", i, err)}
+		}
+	}
+	return results, nil
+}
+
+// Submit runs the step at once (the CPU has nothing to overlap) and returns
+// its results as an already finished Pending.
+func (e *Engine) Submit(ctx context.Context, seqs []model.Seq) (model.Pending, error) {
+	r, err := e.Step(ctx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	return done(r), nil
+}
+
+// done is a Pending whose results are already known.
+type done []model.SeqResult
+
+func (d done) Wait() ([]model.SeqResult, error) { return d, nil }
+
+// step runs one sequence of a step in chunks of chunkTokens.
+func (s *Session) step(ctx context.Context, sq model.Seq) (model.SeqResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := model.SeqResult{Token: -1}
+	if s.closed {
+		return r, errClosed
+	}
+	tokens := sq.Tokens
+	if sq.Continue {
+		if s.chosen < 0 {
+			return r, fmt.Errorf("cpuref: Continue: %w", model.ErrNoChosenToken)
+		}
+		tokens = append(append([]int(nil), tokens...), s.chosen)
+	}
+	V := s.e.w.Config.Vocab
 	for lo := 0; lo < len(tokens); lo += chunkTokens {
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
 		hi := min(lo+chunkTokens, len(tokens))
 		var want []int // positions within the chunk whose logits are needed
 		switch {
-		case out == model.OutputAll:
+		case sq.Want == model.WantAll:
 			for t := lo; t < hi; t++ {
 				want = append(want, t-lo)
 			}
-		case out == model.OutputLast && hi == len(tokens):
+		case (sq.Want == model.WantLast || sq.Want == model.WantToken) && hi == len(tokens):
 			want = []int{hi - 1 - lo}
 		}
 		l, err := Forward(s.e.w, s.state, tokens[lo:hi], want)
 		if err != nil {
-			return nil, err
+			return r, err
 		}
-		logits = append(logits, l...)
+		r.Consumed = hi
+		if err := model.CheckFinite(l, V, hi-len(want)); err != nil {
+			return r, err
+		}
+		r.Logits = append(r.Logits, l...)
 	}
-	return logits, nil
+	if sq.Want == model.WantToken {
+		r.Token = model.Argmax(r.Logits)
+		s.chosen = r.Token
+		r.Logits = nil
+	}
+	return r, nil
 }
 
-// ForwardArgmax consumes tokens and returns the most likely next token.
-func (s *Session) ForwardArgmax(tokens []int) (int, error) {
-	l, err := s.Forward(tokens, model.OutputLast)
-	if err != nil {
-		return 0, err
+// Fork returns a new session with a copy of this one's state and chosen
+// token.
+func (s *Session) Fork() (model.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
 	}
-	return model.Argmax(l), nil
+	return &Session{e: s.e, state: s.state.Clone(), chosen: s.chosen}, nil
 }
 
 // State returns a copy of the current state.
 func (s *Session) State() (*model.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return nil, errClosed
 	}
 	return s.state.Clone(), nil
 }
 
-// SetState replaces the current state with a copy of st.
+// SetState replaces the current state with a copy of st. The chosen token
+// is forgotten.
 func (s *Session) SetState(st *model.State) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return errClosed
 	}
+	s.chosen = -1
 	return s.state.CopyFrom(st)
 }
 
 // Reset returns to the all-zero state.
 func (s *Session) Reset() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return errClosed
 	}
 	s.state.Reset()
+	s.chosen = -1
 	return nil
 }
 
 // Close ends the session.
 func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closed = true
 	return nil
 }
@@ -157,7 +240,7 @@ func matrix(rows, n int) [][]float32 {
 //
 //	x, vFirst: [T][D]
 func TimeMix(c model.Config, L *model.Layer, l int, st *model.State, x, vFirst [][]float32) error {
-	T, D, H := len(x), c.Dim, c.Heads
+	T, D := len(x), c.Dim
 	xa := matrix(T, D)
 	for t := range x {
 		LayerNorm(xa[t], x[t], L.Ln1W, L.Ln1B, c.Eps)
@@ -189,59 +272,32 @@ func TimeMix(c model.Config, L *model.Layer, l int, st *model.State, x, vFirst [
 	if err := MatMul(&L.Wv, mixed[model.MixV], v); err != nil {
 		return err
 	}
-
-	// Decay: w = exp(−0.606531·σ(w0 + W2·tanh(W1·x_w))).
-	decay := matrix(T, D)
-	if err := LoRA(&L.W1, &L.W2, mixed[model.MixW], decay, TanhInPlace); err != nil {
+	// The LoRA down projections with their activations: decay tanh(W1·x_w),
+	// iclr A1·x_a, value residual V1·x_v (not in layer 0), gate σ(G1·x_g).
+	hw, err := LoRADown(&L.W1, mixed[model.MixW], TanhInPlace)
+	if err != nil {
 		return err
 	}
-	for t := range decay {
-		Decay(decay[t], L.W0, decay[t], model.DecayScale)
+	ha, err := LoRADown(&L.A1, mixed[model.MixA], nil)
+	if err != nil {
+		return err
 	}
-
-	// Value residual: layer 0 records v_first, later layers blend toward it.
-	if l == 0 {
-		for t := range v {
-			copy(vFirst[t], v[t])
-		}
-	} else {
-		gate := matrix(T, D)
-		if err := LoRA(&L.V1, &L.V2, mixed[model.MixV], gate, nil); err != nil {
+	hg, err := LoRADown(&L.G1, mixed[model.MixG], SigmoidInPlace)
+	if err != nil {
+		return err
+	}
+	hv := make([][]float32, T)
+	if l > 0 {
+		if hv, err = LoRADown(&L.V1, mixed[model.MixV], nil); err != nil {
 			return err
 		}
-		for t := range v {
-			SigmoidOfBiasSum(gate[t], L.V0, gate[t])
-			ValueResidual(v[t], vFirst[t], gate[t])
-		}
 	}
-
-	// Gate g = G2·σ(G1·x_g) and in-context learning rate a = σ(a0 + A2·A1·x_a).
-	g, a := matrix(T, D), matrix(T, D)
-	if err := LoRA(&L.G1, &L.G2, mixed[model.MixG], g, SigmoidInPlace); err != nil {
-		return err
-	}
-	if err := LoRA(&L.A1, &L.A2, mixed[model.MixA], a, nil); err != nil {
-		return err
-	}
-	for t := range a {
-		SigmoidOfBiasSum(a[t], L.A0, a[t])
-	}
-
-	// WKV-7 over the tokens in order, then group norm, bonus and gate.
-	wkv := st.WKV(l)
-	kk, alpha, beta, y, o := make([]float32, D), make([]float32, D), make([]float32, D), make([]float32, D), matrix(T, D)
+	// WKV-7 over the tokens in order, then the output projection.
+	o := matrix(T, D)
 	for t := range x {
-		Mul(kk, k[t], L.KK)
-		L2NormGroups(kk, kk, H, model.L2NormFloor) // κ̂ from the unadjusted k
-		KeyAdjust(k[t], a[t], L.KA)
-		for i := range kk {
-			alpha[i] = -kk[i]
-			beta[i] = kk[i] * a[t][i]
+		if err := WKVToken(c, L, l, st.WKV(l), r[t], k[t], v[t], vFirst[t], hw[t], ha[t], hv[t], hg[t], o[t]); err != nil {
+			return err
 		}
-		WKV7(wkv, r[t], decay[t], k[t], v[t], alpha, beta, y, H)
-		GroupNorm(o[t], y, L.LnXW, L.LnXB, H, model.GroupNormEps)
-		Bonus(o[t], r[t], k[t], L.RK, v[t], H)
-		Mul(o[t], o[t], g[t])
 	}
 	att := matrix(T, D)
 	if err := MatMul(&L.Wo, o, att); err != nil {
@@ -253,21 +309,71 @@ func TimeMix(c model.Config, L *model.Layer, l int, st *model.State, x, vFirst [
 	return nil
 }
 
-// LoRA computes dst = up·act(down·x) for every token; act may be nil (no
-// activation between the two products).
+// LoRADown returns act(down·x) for every token, the hidden vectors of a
+// LoRA; act may be nil.
 //
-//	down: R×D; up: D×R; x, dst: [T][D]
-func LoRA(down, up *model.Matrix, x, dst [][]float32, act func([]float32)) error {
+//	down: R×D; x: [T][D]; result: [T][R]
+func LoRADown(down *model.Matrix, x [][]float32, act func([]float32)) ([][]float32, error) {
 	h := matrix(len(x), down.Rows)
 	if err := MatMul(down, x, h); err != nil {
-		return err
+		return nil, err
 	}
 	if act != nil {
 		for t := range h {
 			act(h[t])
 		}
 	}
-	return MatMul(up, h, dst)
+	return h, nil
+}
+
+// WKVToken is one token of layer l's time mix between the projections and
+// Wo: exactly what the GPU's fused WKV kernel computes per token. From the
+// token's r, k, v and its LoRA hidden vectors it applies the LoRA up
+// projections (decay w = exp(−0.606531·σ(w0 + W2·hw)), iclr a = σ(a0 +
+// A2·ha), gate g = G2·hg, value residual), normalises the key, updates the
+// head states S with the WKV-7 rule, and writes o = (GroupNorm(y) + bonus)
+// ⊙ g. Layer 0 records v into vFirst; later layers blend v toward it. k and
+// v are updated in place (the adjusted key, the blended value).
+//
+//	r, k, v, vFirst, o: [D]; hw: [R_w]; ha: [R_a]; hv: [R_v] (unused in
+//	layer 0); hg: [R_g]; S: [H][N][N]
+func WKVToken(c model.Config, L *model.Layer, l int, S, r, k, v, vFirst, hw, ha, hv, hg, o []float32) error {
+	D, H := c.Dim, c.Heads
+	decay, a, g := make([]float32, D), make([]float32, D), make([]float32, D)
+	if err := MatVec(&L.W2, hw, decay); err != nil {
+		return err
+	}
+	Decay(decay, L.W0, decay, model.DecayScale)
+	if err := MatVec(&L.A2, ha, a); err != nil {
+		return err
+	}
+	SigmoidOfBiasSum(a, L.A0, a)
+	if err := MatVec(&L.G2, hg, g); err != nil {
+		return err
+	}
+	if l == 0 {
+		copy(vFirst, v)
+	} else {
+		gate := make([]float32, D)
+		if err := MatVec(&L.V2, hv, gate); err != nil {
+			return err
+		}
+		SigmoidOfBiasSum(gate, L.V0, gate)
+		ValueResidual(v, vFirst, gate)
+	}
+	kk, alpha, beta, y := make([]float32, D), make([]float32, D), make([]float32, D), make([]float32, D)
+	Mul(kk, k, L.KK)
+	L2NormGroups(kk, kk, H, model.L2NormFloor) // κ̂ from the unadjusted k
+	KeyAdjust(k, a, L.KA)
+	for i := range kk {
+		alpha[i] = -kk[i]
+		beta[i] = kk[i] * a[i]
+	}
+	WKV7(S, r, decay, k, v, alpha, beta, y, H)
+	GroupNorm(o, y, L.LnXW, L.LnXB, H, model.GroupNormEps)
+	Bonus(o, r, k, L.RK, v, H)
+	Mul(o, o, g)
+	return nil
 }
 
 // ChannelMix runs layer l's channel-mix block (spec/rwkv7.md §3.3) over the

@@ -1,6 +1,7 @@
 package cpuref
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -82,7 +83,7 @@ func TestStateSaveRestore(t *testing.T) {
 
 	s1, err := e.NewSession()
 	require.NoError(t, err)
-	_, err = s1.Forward(ids[:24], model.OutputNone)
+	_, err = model.Forward(context.Background(), e, s1, ids[:24], model.WantNothing)
 	require.NoError(t, err)
 	st, err := s1.State()
 	require.NoError(t, err)
@@ -95,7 +96,7 @@ func TestStateSaveRestore(t *testing.T) {
 	s2, err := e.NewSession()
 	require.NoError(t, err)
 	require.NoError(t, s2.SetState(loaded))
-	rest, err := s2.Forward(ids[24:], model.OutputAll)
+	rest, err := model.Forward(context.Background(), e, s2, ids[24:], model.WantAll)
 	require.NoError(t, err)
 	want := straight[24*c.Vocab:]
 	if i := numtest.FirstMismatch(rest, want, 0, 0); i >= 0 {

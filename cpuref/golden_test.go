@@ -1,6 +1,7 @@
 package cpuref
 
 import (
+	"context"
 	"math"
 	"path/filepath"
 	"testing"
@@ -75,7 +76,7 @@ func TestGoldenModel(t *testing.T) {
 	V := e.Config().Vocab
 	batchSession, err := e.NewSession()
 	require.NoError(t, err)
-	batch, err := batchSession.Forward(numtest.GoldenPrompt, model.OutputAll)
+	batch, err := model.Forward(context.Background(), e, batchSession, numtest.GoldenPrompt, model.WantAll)
 	require.NoError(t, err)
 	seq := numtest.SeqLogits(t, e, numtest.GoldenPrompt)
 	if i := numtest.FirstMismatch(batch, seq, 0, 0); i >= 0 {

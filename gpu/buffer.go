@@ -1,6 +1,8 @@
 package gpu
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"unsafe"
 
@@ -196,6 +198,27 @@ func (d *Device) Params(words ...uint32) (*Buffer, error) {
 	b.readOnly = true
 	d.params[key] = b
 	return b, nil
+}
+
+// ParamsOf is Params for a typed parameter block: v is a struct (or a
+// pointer to one) of uint32, int32 and float32 fields, nested structs and
+// arrays of them, mirroring a WGSL struct field by field; it is encoded
+// little-endian without padding, which matches WGSL's layout when every
+// nested struct and array element starts at a multiple of 16 bytes (the
+// engine's layout test checks each block against its WGSL declaration).
+func (d *Device) ParamsOf(v any) (*Buffer, error) {
+	var b bytes.Buffer
+	if err := binary.Write(&b, binary.LittleEndian, v); err != nil {
+		return nil, fmt.Errorf("gpu: encoding parameter block %T: %w", v, err)
+	}
+	if b.Len()%4 != 0 {
+		return nil, fmt.Errorf("gpu: parameter block %T is %d bytes, not whole 4-byte words", v, b.Len())
+	}
+	words := make([]uint32, b.Len()/4)
+	for i := range words {
+		words[i] = binary.LittleEndian.Uint32(b.Bytes()[4*i:])
+	}
+	return d.Params(words...)
 }
 
 // Write copies data into buf at offset (both multiples of 4, except that a
@@ -436,4 +459,11 @@ func U32Bytes(v []uint32) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*4)
+}
+
+// BytesF32 copies little-endian float32 values out of b (len(b)/4 of them).
+func BytesF32(b []byte) []float32 {
+	out := make([]float32, len(b)/4)
+	copy(F32Bytes(out), b)
+	return out
 }

@@ -54,6 +54,8 @@ type Device struct {
 
 	staging *wgpu.Buffer // reusable readback buffer
 	stSize  uint64
+	// stagingFree pools Readback staging buffers by size class.
+	stagingFree map[uint64][]*wgpu.Buffer
 
 	dispatches uint64
 	submits    uint64
@@ -225,6 +227,31 @@ func (d *Device) Wait() error {
 	return nil
 }
 
+// Flush submits the writes queued so far (wgpu stages each Write until the
+// next submission) and waits for the GPU to finish them, so that their
+// staging memory is freed. Uploads call it to bound their host memory.
+func (d *Device) Flush() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	enc, err := d.dev.CreateCommandEncoder(&wgpu.CommandEncoderDescriptor{Label: "flush"})
+	if err != nil {
+		return err
+	}
+	defer enc.Release()
+	cmd, err := enc.Finish(nil)
+	if err != nil {
+		return err
+	}
+	defer cmd.Release()
+	d.queue.Submit(cmd)
+	d.submits++
+	d.dev.Poll(true, nil)
+	return nil
+}
+
 // Close waits for the GPU, then releases everything the device owns:
 // bind groups, pipelines, shader modules, buffers (any *Buffer still held
 // becomes unusable), the queue, the device, the adapter and the instance.
@@ -257,6 +284,12 @@ func (d *Device) Close() {
 		d.staging.Release()
 		d.staging = nil
 	}
+	for _, free := range d.stagingFree {
+		for _, st := range free {
+			st.Release()
+		}
+	}
+	d.stagingFree = nil
 	d.queue.Release()
 	d.dev.Release()
 	d.adapter.Release()

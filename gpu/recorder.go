@@ -24,6 +24,7 @@ const (
 	opDispatch opKind = iota
 	opCopy
 	opClear
+	opReadback
 )
 
 type op struct {
@@ -37,6 +38,7 @@ type op struct {
 	srcOff  uint64
 	dstOff  uint64
 	size    uint64
+	rb      *Readback // opReadback: where the copy goes
 }
 
 // Recorder collects dispatches and copies and submits them as one command
@@ -108,6 +110,13 @@ func (r *Recorder) Reset() {
 }
 
 func (r *Recorder) resetLocked() {
+	for _, o := range r.ops {
+		if o.rb != nil && !o.rb.submitted {
+			o.rb.fail(fmt.Errorf("the recording holding this read-back was reset before Submit"))
+			r.d.returnStagingLocked(o.rb.st, o.rb.stSize)
+			o.rb.st = nil
+		}
+	}
 	r.ops = r.ops[:0]
 	r.err = nil
 	r.dispatches = 0
@@ -141,6 +150,9 @@ func (r *Recorder) describe(o *op, i, n int, err error) *Error {
 	case opClear:
 		e.Op = "clear"
 		e.Detail = fmt.Sprintf("%s[%d:], %d bytes", o.dst, o.dstOff, o.size)
+	case opReadback:
+		e.Op = "read back"
+		e.Detail = fmt.Sprintf("%s[%d:], %d bytes", o.src, o.srcOff, o.size)
 	}
 	return e
 }
@@ -279,9 +291,14 @@ func (r *Recorder) Submit() error {
 		return r.locate(err)
 	}
 	defer cmd.Release()
-	d.queue.Submit(cmd)
+	index := d.queue.Submit(cmd)
 	d.submits++
 	d.dispatches += uint64(r.dispatches)
+	for _, o := range r.ops {
+		if o.rb != nil {
+			o.rb.submittedAt(index)
+		}
+	}
 	return nil
 }
 
@@ -351,13 +368,16 @@ func (r *Recorder) encode(ops []op, ts stamper) (*wgpu.CommandBuffer, error) {
 					return nil, err
 				}
 			}
-		case opCopy, opClear:
+		case opCopy, opClear, opReadback:
 			if err := endPass(); err != nil {
 				return nil, err
 			}
-			if o.kind == opCopy {
+			switch o.kind {
+			case opCopy:
 				err = enc.CopyBufferToBuffer(o.src.buf, o.srcOff, o.dst.buf, o.dstOff, o.size)
-			} else {
+			case opReadback:
+				err = enc.CopyBufferToBuffer(o.src.buf, o.srcOff, o.rb.st, 0, o.size)
+			default:
 				err = enc.ClearBuffer(o.dst.buf, o.dstOff, o.size)
 			}
 			if err != nil {

@@ -52,61 +52,30 @@ func ParamCount(f *gguf.File) uint64 {
 	return n
 }
 
-// DeviceKind names where a model runs, for memory estimates.
-type DeviceKind string
-
-// Device kinds known to EstimateMemory.
-const (
-	DeviceCPU DeviceKind = "cpu"
-	DeviceGPU DeviceKind = "gpu"
-)
-
-// MemoryEstimate is what running a model needs on one device, in bytes.
+// MemoryEstimate is what running a model on the CPU reference needs, in
+// bytes. (The GPU engine plans its own memory: gpu/engine.PlanMemory.)
 type MemoryEstimate struct {
-	Weights     int64 // tensor data resident on the device
+	Weights     int64 // tensor data (the file is memory-mapped and paged in on use)
 	State       int64 // recurrent state of the sequences
-	Activations int64 // scratch buffers and logits
+	Activations int64 // per-token vectors and logits
 }
 
 // Total is the sum of the parts.
 func (m MemoryEstimate) Total() int64 { return m.Weights + m.State + m.Activations }
 
-// EstimateMemory returns the memory needed to run f's model on a device of
-// the given kind with seqs sequences and prefill chunks of up to chunk
-// tokens, from the file's real tensor types.
-//
-// CPU: the file is memory-mapped (weights = tensor bytes, paged in on use),
-// plus one state per sequence and per-token activation vectors.
-// GPU: matrices are uploaded in their stored blocks (padded to 4 bytes),
-// 1-D tensors as float32, plus state, activations for a chunk of tokens, and
-// the logits of one chunk.
-func EstimateMemory(f *gguf.File, c Config, kind DeviceKind, seqs, chunk int) MemoryEstimate {
-	if seqs < 1 {
-		seqs = 1
-	}
-	if chunk < 1 {
-		chunk = 1
-	}
+// EstimateCPUMemory returns the memory needed to run f's model on the CPU
+// reference with seqs sequences: the mapped tensor bytes, one state per
+// sequence and the per-token activation vectors of one chunk of prefill.
+func EstimateCPUMemory(f *gguf.File, c Config, seqs int) MemoryEstimate {
+	seqs = max(seqs, 1)
 	var m MemoryEstimate
 	for i := range f.Tensors {
-		ti := &f.Tensors[i]
-		switch {
-		case kind == DeviceGPU && ti.Ne(1) == 1 && ti.Ne(2) == 1 && ti.Ne(3) == 1:
-			m.Weights += 4 * int64(ti.Elements())
-		case kind == DeviceGPU && ti.Name == "blk.0.time_mix_v1.weight", kind == DeviceGPU && ti.Name == "blk.0.time_mix_v2.weight":
-			// Layer 0's dummy value-residual LoRA is never uploaded.
-		default:
-			m.Weights += (int64(ti.Size) + 3) &^ 3
-		}
+		m.Weights += int64(f.Tensors[i].Size)
 	}
 	m.State = int64(seqs) * c.StateBytes()
 	// Per token: x, xa, six mixed inputs, r, k, v, w, a, g, kk, y, v_first,
 	// LoRA intermediates (R_w+R_a+R_v+R_g), FFN hidden F; logits V.
 	perToken := int64(4 * (16*c.Dim + c.RankW + c.RankA + c.RankV + c.RankG + c.FFN))
-	rows := int64(seqs)
-	if kind == DeviceGPU {
-		rows = int64(seqs * chunk)
-	}
-	m.Activations = rows*perToken + rows*int64(4*c.Vocab)
+	m.Activations = int64(seqs) * (perToken + int64(4*c.Vocab))
 	return m
 }

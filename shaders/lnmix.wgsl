@@ -12,16 +12,17 @@
 // sequence there (element by element, so no other workgroup races with it).
 // With n_mix = 0 it is a plain layer norm (xa only; the state is untouched).
 //
-// Entry point ln_rows: xa[i] = LN(x[row0 + i]) for i < grid x (ln_out).
+// Entry point ln_rows, one workgroup per head row i (grid x = R):
+//     xa[i] = LN(x[rows[i].token])     (ln_out, gathering the rows the head needs)
 //
 // Bindings:
 //   0 vec:   f32 vectors of the layer (norm weights, mix rows), [floats] f32
 //   1 act:   activations, [floats] f32
 //   2 state: recurrent state, [slots][state floats] f32
-//   3 tok:   per-token metadata, [T][2] u32: (slot | first-of-sequence << 31,
-//            index of the sequence's last token)
+//   3 tok:   per-token metadata, [T][4] u32: (slot | first-of-sequence << 31,
+//            index of the sequence's last token, id source, host id)
 //   4 P:     uniform LnParams
-//   5 S:     uniform StepParams
+//   5 rows:  the head's rows, [R][2] u32: (token index in the step, slot)
 
 #include "common.wgsl"
 #include "rowstats.wgsl"
@@ -43,19 +44,12 @@ struct LnParams {
     slot_stride: u32, // floats per slot in state
 }
 
-struct StepParams {
-    t: u32,           // tokens in this call
-    row0: u32,        // first token row of ln_rows
-    _s1: u32,
-    _s2: u32,
-}
-
 @group(0) @binding(0) var<storage, read> vec: array<f32>;           // vec: [floats] f32
 @group(0) @binding(1) var<storage, read_write> act: array<f32>;     // act: [floats] f32
 @group(0) @binding(2) var<storage, read_write> state: array<f32>;   // state: [slots][floats] f32
-@group(0) @binding(3) var<storage, read> tok: array<u32>;           // tok: [T][2] u32
+@group(0) @binding(3) var<storage, read> tok: array<u32>;           // tok: [T][4] u32
 @group(0) @binding(4) var<uniform> P: LnParams;
-@group(0) @binding(5) var<uniform> S: StepParams;
+@group(0) @binding(5) var<storage, read> rows: array<u32>;          // rows: [R][2] u32
 
 // stats returns the mean and 1/sqrt(var + eps) of act[off .. off+d).
 fn stats(off: u32, lid: u32) -> vec2<f32> {
@@ -70,10 +64,10 @@ fn norm(v: f32, st: vec2<f32>, i: u32) -> f32 {
 fn lnmix(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let t = wid.x;
-    let tm = tok[2u * t];
+    let tm = tok[4u * t];
     let first = (tm >> 31u) == 1u;
     let slot = tm & 0x7fffffffu;
-    let last = tok[2u * t + 1u];
+    let last = tok[4u * t + 1u];
     let xo = P.x_off + t * P.d;
     let lo = P.x_off + last * P.d;
     let st = stats(xo, lid);
@@ -105,7 +99,7 @@ fn lnmix(@builtin(workgroup_id) wid: vec3<u32>,
 @compute @workgroup_size(WG)
 fn ln_rows(@builtin(workgroup_id) wid: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
-    let t = S.row0 + wid.x;
+    let t = rows[2u * wid.x];
     let xo = P.x_off + t * P.d;
     let st = stats(xo, lid);
     for (var i = lid; i < P.d; i = i + WG) {

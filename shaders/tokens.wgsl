@@ -3,22 +3,29 @@
 //! defines: WG=256 DQ8_BODY=return(W8());
 //
 // Entry point embed, one workgroup per token t (grid x = T):
-//     x[t] = LN(E[ids[t]]; ln0)  when row_lo ≤ ids[t] < row_hi
+//     x[t] = LN(E[id]; ln0)   when row_lo ≤ id < row_hi
 // The table may be split by rows across arenas (one dispatch per part); the
-// part holding the row writes it. Token ids come from a GPU buffer, so the
-// next decode step can be recorded before the previous one is read back.
+// part holding the row writes it. Token ids come from a GPU buffer: a
+// token's id is either written by the host or the token chosen for its
+// sequence by an earlier step (tok[t].src says where), so decode steps can
+// be chained without a round trip.
 //
-// Entry point argmax, one workgroup per logits row (grid x = rows): the index
-// of the largest logit (lowest index on ties, NaN never wins) is written to
-// ids[next + row]; with history on (row count 1) it is also appended to
-// ids[hist + n] where n = ids[count_at] is then incremented.
+// Entry point argmax, one workgroup per head row (grid x = R): the index of
+// the row's largest logit (lowest index on ties, NaN never wins; 0 when
+// every value is NaN) and the count of non-finite logits go to
+// ids[out + 2·row] and ids[out + 2·row + 1]; the id also becomes the chosen
+// token of the row's slot, ids[chosen + slot].
 //
 // Bindings:
-//   0 W:    embedding arena (embed); unused by argmax, [words] u32
+//   0 W:    embedding arena (embed), [words] u32
 //   1 vec:  global f32 vectors (ln0 weight and bias), [floats] f32
 //   2 act:  activations and logits, [floats] f32
-//   3 ids:  token ids and generation history, [n] u32
-//   4 P:    uniform TokParams
+//   3 ids:  token ids, outputs and chosen tokens, [n] u32
+//   4 P:    uniform EmbedParams (embed)
+//   5 tok:  per-token metadata, [T][4] u32 (embed reads .z, the ids index
+//           of a chosen token or ~0, and .w, the id the host wrote)
+//   6 rows: the head's rows, [R][2] u32: (token index, slot) (argmax)
+//   7 A:    uniform ArgmaxParams (argmax)
 
 #include "common.wgsl"
 #include "rowstats.wgsl"
@@ -26,7 +33,7 @@
 
 const WG: u32 = {{WG}}u;
 
-struct TokParams {
+struct EmbedParams {
     d: u32,          // embedding width
     eps: f32,        // ln0 epsilon
     fmt: u32,        // embedding format
@@ -37,19 +44,23 @@ struct TokParams {
     x_off: u32,      // act offset of x[0]
     ln_w: u32,       // vec offsets of ln0
     ln_b: u32,
-    ids_off: u32,    // ids offset of token 0's id (embed)
-    v: u32,          // vocabulary (argmax row length)
+}
+
+struct ArgmaxParams {
+    v: u32,          // vocabulary (row length)
     logits: u32,     // act offset of logits row 0
-    next: u32,       // ids offset receiving each row's argmax
-    hist: u32,       // ids offset of the history; 0xffffffff = off
-    count_at: u32,   // ids offset of the history length
+    out: u32,        // ids offset of the per-row (id, non-finite count) pairs
+    chosen: u32,     // ids offset of the per-slot chosen tokens
 }
 
 @group(0) @binding(0) var<storage, read> W: array<u32>;          // W: [words] u32
 @group(0) @binding(1) var<storage, read> vec: array<f32>;        // vec: [floats] f32
 @group(0) @binding(2) var<storage, read_write> act: array<f32>;  // act: [floats] f32
 @group(0) @binding(3) var<storage, read_write> ids: array<u32>;  // ids: [n] u32
-@group(0) @binding(4) var<uniform> P: TokParams;
+@group(0) @binding(4) var<uniform> P: EmbedParams;
+@group(0) @binding(5) var<storage, read> tok: array<u32>;        // tok: [T][4] u32
+@group(0) @binding(6) var<storage, read> rows: array<u32>;       // rows: [R][2] u32
+@group(0) @binding(7) var<uniform> A: ArgmaxParams;
 
 // dq8 reads 8 weights of any format the kernel was specialised for: a
 // direct call when there is one (no branch), else a switch on fmt.
@@ -61,7 +72,13 @@ fn dq8(fmt: u32, q: u32, s: u32, k: u32, row: u32, p: u32) -> W8 {
 fn embed(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let t = wid.x;
-    let id = ids[P.ids_off + t];
+    // tok[t].z: where the id is on the device (a chosen token), or ~0 when
+    // the host wrote it in tok[t].w.
+    let src = tok[4u * t + 2u];
+    var id = tok[4u * t + 3u];
+    if (src != 0xffffffffu) {
+        id = ids[src];
+    }
     // Not a uniform value (ids is written by argmax), so no early return:
     // every invocation reaches the barriers, only the owner part writes.
     let own = id >= P.row_lo && id < P.row_hi;
@@ -88,16 +105,22 @@ fn embed(@builtin(workgroup_id) wid: vec3<u32>,
 
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
+var<workgroup> bad_n: array<u32, WG>;
 
 @compute @workgroup_size(WG)
 fn argmax(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let row = wid.x;
-    let base = P.logits + row * P.v;
+    let base = A.logits + row * A.v;
     var bv = -3.4e38;
     var bi = 0xffffffffu;
-    for (var i = lid; i < P.v; i = i + WG) {
+    var bad = 0u;
+    for (var i = lid; i < A.v; i = i + WG) {
         let x = act[base + i];
+        // NaN fails both comparisons; Inf is beyond the largest finite f32.
+        if (!(abs(x) <= bitcast<f32>(0x7f7fffffu))) {
+            bad = bad + 1u;
+        }
         if (x > bv || (bi == 0xffffffffu && x == x)) {
             bv = x;
             bi = i;
@@ -105,6 +128,7 @@ fn argmax(@builtin(workgroup_id) wid: vec3<u32>,
     }
     best_v[lid] = bv;
     best_i[lid] = bi;
+    bad_n[lid] = bad;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s = s >> 1u) {
         if (lid < s) {
@@ -115,6 +139,7 @@ fn argmax(@builtin(workgroup_id) wid: vec3<u32>,
                 best_v[lid] = ov;
                 best_i[lid] = oi;
             }
+            bad_n[lid] = bad_n[lid] + bad_n[lid + s];
         }
         workgroupBarrier();
     }
@@ -123,11 +148,8 @@ fn argmax(@builtin(workgroup_id) wid: vec3<u32>,
         if (id == 0xffffffffu) {
             id = 0u;
         }
-        ids[P.next + row] = id;
-        if (P.hist != 0xffffffffu) {
-            let n = ids[P.count_at];
-            ids[P.hist + n] = id;
-            ids[P.count_at] = n + 1u;
-        }
+        ids[A.out + 2u * row] = id;
+        ids[A.out + 2u * row + 1u] = bad_n[0];
+        ids[A.chosen + rows[2u * row + 1u]] = id;
     }
 }

@@ -1,6 +1,6 @@
 // wkv.wgsl: the heart of RWKV-7 time mix for one head of one sequence,
 // token after token (spec/rwkv7.md §3.2 steps 6–16 after the projections).
-//! defines: WG=64 DQ8_BODY=return(W8()); UPS_PRECOMPUTED=false
+//! defines: WG=64 DQ8_BODY=return(W8()); UPS_PRECOMPUTED=false DECAY_SCALE=0.606531 GN_EPS=0.00064 L2_FLOOR=1e-12
 //
 // Entry point wkv, one workgroup per (head h, sequence q): grid (H, seqs),
 // WG = N invocations; invocation i owns channel c = h·N + i and row i of the
@@ -24,7 +24,7 @@
 //   2 act:   activations, [floats] f32
 //   3 state: recurrent state, [slots][state floats] f32
 //   4 P:     uniform WkvParams
-//   5 Q:     uniform SeqParams: per sequence first token, token count, slot
+//   5 seqs:  the step's sequences, [seqs][4] u32: (first token, token count, slot, 0)
 
 #include "common.wgsl"
 #include "formats.wgsl"
@@ -32,21 +32,16 @@
 const WG: u32 = {{WG}}u;   // = N, the head size
 const N: u32 = {{WG}}u;
 const UPS_PRECOMPUTED: bool = {{UPS_PRECOMPUTED}};
-const DECAY_SCALE: f32 = 0.606531;
-const GN_EPS: f32 = 64e-5;
-const L2_FLOOR: f32 = 1e-12;
+// Model constants, passed by the engine from package model.
+const DECAY_SCALE: f32 = {{DECAY_SCALE}};   // w = exp(−DECAY_SCALE·σ(…))
+const GN_EPS: f32 = {{GN_EPS}};             // group norm epsilon
+const L2_FLOOR: f32 = {{L2_FLOOR}};         // floor of the key's L2 norm
 
 struct Up {
     fmt: u32,
     k: u32,   // rank (columns)
     q: u32,   // quants plane offset in W
     s: u32,   // scales plane offset in W
-}
-
-const MAXSEQ: u32 = 64u;
-
-struct SeqParams {
-    seqs: array<vec4<u32>, MAXSEQ>,   // x: first token, y: token count, z: slot
 }
 
 struct WkvParams {
@@ -85,7 +80,7 @@ struct WkvParams {
 @group(0) @binding(2) var<storage, read_write> act: array<f32>;   // act: [floats] f32
 @group(0) @binding(3) var<storage, read_write> state: array<f32>; // state: [slots][floats] f32
 @group(0) @binding(4) var<uniform> P: WkvParams;
-@group(0) @binding(5) var<uniform> Q: SeqParams;
+@group(0) @binding(5) var<storage, read> seqs: array<vec4<u32>>;  // seqs: [seqs][4] u32
 
 // dq8 reads 8 weights of any format the kernel was specialised for: a
 // direct call when there is one (no branch), else a switch on fmt.
@@ -129,9 +124,9 @@ fn wkv(@builtin(workgroup_id) wid: vec3<u32>,
        @builtin(local_invocation_index) i: u32) {
     let h = wid.x;
     let q = wid.y;
-    let first = Q.seqs[q].x;
-    let count = Q.seqs[q].y;
-    let slot = Q.seqs[q].z;
+    let first = seqs[q].x;
+    let count = seqs[q].y;
+    let slot = seqs[q].z;
     let c = h * N + i;
     let sbase = slot * P.slot_stride + P.wkv_off + (h * N + i) * N;
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rwkv-gpu/rwkv-gpu/bench"
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu/engine"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/synth"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
@@ -122,22 +123,23 @@ func benchOne(cmd *cobra.Command, path string, o *benchOptions, g *globalFlags, 
 		return nil, err
 	}
 	defer lm.Close()
-	eng, err := openEngine(lm, engineOptions{device: o.device, seqs: maxBatch, chunk: max(64, maxBatch), splitUps: o.splitUps}, g, stderr)
+	m, err := loadOn(lm, engineOptions{device: o.device, seqs: maxBatch, chunk: max(64, maxBatch), splitUps: o.splitUps}, g, stderr)
 	if err != nil {
 		return nil, err
 	}
-	defer eng.Close()
-	tg := bench.Target{Name: filepath.Base(path), Weights: lm.weights, Engine: eng, FileSize: lm.file.Size, Params: model.ParamCount(lm.file)}
-	if ge, ok := eng.(*gpuEngine); ok {
-		if ge.dev.Info().IsSoftware() {
+	defer m.Close()
+	tg := bench.Target{Name: filepath.Base(path), Weights: lm.weights, Engine: m.Engine, FileSize: lm.file.Size, Params: model.ParamCount(lm.file)}
+	if ge, ok := m.Engine.(*engine.Engine); ok {
+		dev := ge.GPUDevice()
+		if dev.Info().IsSoftware() {
 			shrinkForSoftware(cmd, &cfg, stderr)
 		}
-		bw, err := ge.dev.ReadBandwidth(1<<30, 3)
+		bw, err := dev.ReadBandwidth(1<<30, 3)
 		if err != nil {
 			return nil, fmt.Errorf("measuring the read bandwidth: %w", err)
 		}
 		tg.Roofline = bw
-		ge.dev.ResetPeak() // the probe's buffer is not the model's memory
+		dev.ResetPeak() // the probe's buffer is not the model's memory
 	} else {
 		if !cmd.Flags().Changed("n-prompt") && !cmd.Flags().Changed("n-gen") && !cmd.Flags().Changed("repetitions") {
 			cfg.Prompt, cfg.Gen, cfg.Reps = 32, 8, 1

@@ -1,76 +1,48 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"io"
 
-	"github.com/rwkv-gpu/rwkv-gpu/cpuref"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
-	"github.com/rwkv-gpu/rwkv-gpu/model"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu/engine"
+	"github.com/rwkv-gpu/rwkv-gpu/rwkv"
 )
 
 // engineOptions are what a command asks of the engine it opens.
 type engineOptions struct {
-	device   string // cpu, gpu or auto
-	seqs     int    // sequences at once (GPU state slots)
-	chunk    int    // prefill tokens per GPU step
-	fallback bool   // auto: fall back to the CPU when there is no adapter
+	device string // cpu, gpu or auto
+	seqs   int    // state slots (sessions at once); 0 = the engine's default
+	chunk  int    // tokens per GPU pass; 0 = the engine's default
 	// splitUps computes the LoRA up projections as their own stage (GPU
-	// tuning; see gpu.EngineOptions.SplitLoRAUps).
+	// tuning; see engine.Options.SplitLoRAUps).
 	splitUps bool
 }
 
-// gpuEngine owns the device its engine runs on.
-type gpuEngine struct {
-	*gpu.Engine
-	dev *gpu.Device
-}
-
-func (g *gpuEngine) Close() error {
-	err := g.Engine.Close()
-	g.dev.Close()
-	return err
-}
-
-// openEngine returns the engine for a device name: "cpu" is the pure-Go
-// reference, "gpu" the WebGPU engine, "auto" the GPU when an adapter exists
-// and the CPU (with a visible warning) otherwise.
-func openEngine(lm *loadedModel, o engineOptions, g *globalFlags, stderr io.Writer) (model.Engine, error) {
-	switch o.device {
-	case "cpu":
-		return cpuref.New(lm.weights), nil
-	case "gpu", "auto":
-		e, err := openGPU(lm, o, g, stderr)
-		if err != nil && o.device == "auto" && errors.Is(err, gpu.ErrNoAdapter) {
-			fmt.Fprintf(stderr, "rwkv: warning: no GPU adapter (%v); running on the CPU reference, which is much slower\n", err)
-			return cpuref.New(lm.weights), nil
-		}
-		return e, err
-	default:
-		return nil, fmt.Errorf("unknown device %q: expected cpu, gpu or auto", o.device)
+// rwkvOptions turns a command's choices and the global flags into the
+// library's options.
+func rwkvOptions(o engineOptions, g *globalFlags, stderr io.Writer) rwkv.Options {
+	opt := rwkv.Options{Device: o.device, Warn: stderr,
+		Engine: engine.Options{MaxTokens: o.chunk, StateSlots: o.seqs, SplitLoRAUps: o.splitUps}}
+	if g.adapter != gpu.AutoAdapter {
+		a := g.adapter
+		opt.Adapter = &a
 	}
-}
-
-func openGPU(lm *loadedModel, o engineOptions, g *globalFlags, stderr io.Writer) (*gpuEngine, error) {
-	var log io.Writer
 	if g.verbose {
-		log = stderr
+		opt.Log = stderr
 	}
-	dev, err := gpu.Open(gpu.Options{Adapter: g.adapter, Log: log})
-	if err != nil {
-		return nil, err
+	return opt
+}
+
+// openRWKV opens a model file on the device o names.
+func openRWKV(path string, o engineOptions, g *globalFlags, stderr io.Writer) (*rwkv.Model, error) {
+	if path == "" {
+		return nil, errNoModel
 	}
-	c := lm.weights.Config
-	need := model.EstimateMemory(lm.file, c, model.DeviceGPU, max(o.seqs, 1), max(o.chunk, 64)).Total()
-	if err := dev.CheckFits(uint64(need), lm.file.Path); err != nil {
-		dev.Close()
-		return nil, err
-	}
-	e, err := gpu.NewEngine(dev, lm.weights, gpu.EngineOptions{MaxTokens: o.chunk, MaxSequences: o.seqs, SplitLoRAUps: o.splitUps, Log: log})
-	if err != nil {
-		dev.Close()
-		return nil, err
-	}
-	return &gpuEngine{Engine: e, dev: dev}, nil
+	return rwkv.Open(path, rwkvOptions(o, g, stderr))
+}
+
+// loadOn runs an already open model (whose file stays the caller's) on the
+// device o names.
+func loadOn(lm *loadedModel, o engineOptions, g *globalFlags, stderr io.Writer) (*rwkv.Model, error) {
+	return rwkv.Load(lm.file, rwkvOptions(o, g, stderr))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu/engine"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
@@ -88,9 +89,13 @@ func buildInfo(f *gguf.File, o *infoOptions) (*infoReport, error) {
 	} else {
 		r.Config = &c
 		r.StateBytes = c.StateBytes()
-		r.Memory = map[string]int64{
-			"cpu": model.EstimateMemory(f, c, model.DeviceCPU, 1, 1).Total(),
-			"gpu": model.EstimateMemory(f, c, model.DeviceGPU, 1, 128).Total(),
+		r.Memory = map[string]int64{"cpu": model.EstimateCPUMemory(f, c, 1).Total()}
+		if w, err := model.Load(f); err == nil {
+			// The GPU engine's own plan, for one sequence on a device with
+			// the binding limits of a typical discrete GPU.
+			if p, err := engine.PlanMemory(w, engine.TypicalLimits, engine.Options{StateSlots: 1}); err == nil {
+				r.Memory["gpu"] = int64(p.Total())
+			}
 		}
 		if err := model.Validate(f, c); err != nil {
 			validationErr = err
@@ -152,7 +157,11 @@ func printInfo(w io.Writer, f *gguf.File, r *infoReport, o *infoOptions) {
 		fmt.Fprintf(w, "vocabulary    %d\n", c.Vocab)
 		fmt.Fprintf(w, "epsilon       %g\n", c.Eps)
 		fmt.Fprintf(w, "state         %s per sequence\n", humanBytes(r.StateBytes))
-		fmt.Fprintf(w, "memory        cpu %s, gpu %s (estimate, 1 sequence)\n", humanBytes(r.Memory["cpu"]), humanBytes(r.Memory["gpu"]))
+		if g, ok := r.Memory["gpu"]; ok {
+			fmt.Fprintf(w, "memory        cpu %s, gpu %s (estimate, 1 sequence)\n", humanBytes(r.Memory["cpu"]), humanBytes(g))
+		} else {
+			fmt.Fprintf(w, "memory        cpu %s (estimate, 1 sequence)\n", humanBytes(r.Memory["cpu"]))
+		}
 	} else {
 		fmt.Fprintf(w, "config        %s\n", r.ConfigError)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -53,20 +54,16 @@ func runLogits(o *logitsOptions, g *globalFlags) error {
 	if err != nil {
 		return fmt.Errorf("--tokens: %w", err)
 	}
-	lm, err := openModel(o.model)
+	m, err := openRWKV(o.model, engineOptions{device: o.device}, g, os.Stderr)
 	if err != nil {
 		return err
 	}
-	defer lm.Close()
-	if err := model.CheckTokens(ids, lm.weights.Config.Vocab); err != nil {
+	defer m.Close()
+	if err := model.CheckTokens(ids, m.Config.Vocab); err != nil {
 		return fmt.Errorf("--tokens: %w", err)
 	}
-	eng, err := openEngine(lm, engineOptions{device: o.device, seqs: 1, chunk: 64}, g, os.Stderr)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	logits, err := computeLogits(eng, ids, o.mode)
+	eng := m.Engine
+	logits, err := computeLogits(context.Background(), eng, ids, o.mode)
 	if err != nil {
 		return err
 	}
@@ -74,18 +71,18 @@ func runLogits(o *logitsOptions, g *globalFlags) error {
 }
 
 // computeLogits runs ids from a fresh state and returns [T][V] logits.
-func computeLogits(eng model.Engine, ids []int, mode string) ([]float32, error) {
+func computeLogits(ctx context.Context, eng model.Engine, ids []int, mode string) ([]float32, error) {
 	s, err := eng.NewSession()
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
 	if mode == "batch" {
-		return s.Forward(ids, model.OutputAll)
+		return model.Forward(ctx, eng, s, ids, model.WantAll)
 	}
 	out := make([]float32, 0, len(ids)*eng.Config().Vocab)
 	for _, id := range ids {
-		l, err := s.Forward([]int{id}, model.OutputLast)
+		l, err := model.Forward(ctx, eng, s, []int{id}, model.WantLast)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -38,15 +39,12 @@ func runRun(stdout, stderr io.Writer, o *runOptions, g *globalFlags) error {
 	if o.n < 0 {
 		return fmt.Errorf("-n %d: expected a non-negative count", o.n)
 	}
-	lm, err := openModel(o.model)
+	m, err := openRWKV(o.model, engineOptions{device: o.device, seqs: 1}, g, stderr)
 	if err != nil {
 		return err
 	}
-	defer lm.Close()
-	tok, err := model.LoadTokenizer(lm.file)
-	if err != nil {
-		return err
-	}
+	defer m.Close()
+	tok, eng := m.Tokenizer, m.Engine
 	ids, err := tok.Encode([]byte(o.prompt))
 	if err != nil {
 		return err
@@ -54,28 +52,21 @@ func runRun(stdout, stderr io.Writer, o *runOptions, g *globalFlags) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("the prompt is empty: pass -p TEXT")
 	}
-	eng, err := openEngine(lm, engineOptions{device: o.device, seqs: 1, chunk: 64}, g, stderr)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
 	s, err := eng.NewSession()
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 
-	// next runs tokens and returns the greedy choice: on the device when the
-	// session can (only the id comes back), else from the logits.
+	ctx := context.Background()
+	// next runs tokens (nil: the token chosen last, fed on the device) and
+	// returns the greedy choice, chosen on the device.
 	next := func(tokens []int) (int, error) {
-		if am, ok := s.(model.Argmaxer); ok {
-			return am.ForwardArgmax(tokens)
-		}
-		logits, err := s.Forward(tokens, model.OutputLast)
+		r, err := eng.Step(ctx, []model.Seq{{Session: s, Tokens: tokens, Continue: tokens == nil, Want: model.WantToken}})
 		if err != nil {
 			return 0, err
 		}
-		return model.Argmax(logits), nil
+		return r[0].Token, nil
 	}
 	start := time.Now()
 	id, err := next(ids)
@@ -98,7 +89,7 @@ func runRun(stdout, stderr io.Writer, o *runOptions, g *globalFlags) error {
 		if generated == o.n {
 			break
 		}
-		if id, err = next([]int{id}); err != nil {
+		if id, err = next(nil); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -78,20 +79,21 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 			return fmt.Errorf("--ref %s holds %d values, expected %d tokens × %d", o.ref, len(ref), len(ids), c.Vocab)
 		}
 		refName = o.ref
-	} else if ref, err = computeLogits(cpuref.New(lm.weights), ids, "batch"); err != nil {
+	} else if ref, err = computeLogits(context.Background(), cpuref.New(lm.weights), ids, "batch"); err != nil {
 		return err
 	}
-	eng, err := openEngine(lm, engineOptions{device: "gpu", seqs: 1, chunk: 64}, g, stderr)
+	m, err := loadOn(lm, engineOptions{device: "gpu"}, g, stderr)
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
+	defer m.Close()
+	eng := m.Engine
 	fmt.Fprintf(stdout, "model %s, %d tokens, %s vs %s\n", o.model, len(ids), eng.Device(), refName)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "mode\trel L2\tmax abs\targmax\tverdict")
 	var failures []string
 	for _, mode := range []string{"seq", "batch"} {
-		got, err := computeLogits(eng, ids, mode)
+		got, err := computeLogits(context.Background(), eng, ids, mode)
 		if err != nil {
 			return err
 		}

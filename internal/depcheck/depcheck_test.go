@@ -25,12 +25,14 @@ var allowed = map[string][]string{
 	"generate":          {"model", "tokenizer"},
 	"serve":             {"model", "tokenizer", "generate"},
 	"cpuref":            {"model", "gguf", "tokenizer"},
-	"gpu":               {"model", "gguf", "shaders", "tokenizer", "gpu/vkinfo"},
+	"gpu":               {"gpu/vkinfo", "shaders"},
+	"gpu/engine":        {"model", "gguf", "shaders", "tokenizer", "gpu"},
+	"rwkv":              {"model", "gguf", "tokenizer", "cpuref", "gpu", "gpu/engine", "generate"},
 	"gpu/vkinfo":        {},
 	"internal/numtest":  {"gguf", "model", "tokenizer", "internal/fixtures", "internal/numcmp"},
 	"internal/numcmp":   {},
 	"internal/synth":    {"gguf", "model", "tokenizer"},
-	"bench":             {"model", "cpuref", "gpu", "gpu/vkinfo", "gguf", "tokenizer", "internal/synth", "generate"},
+	"bench":             {"model", "cpuref", "gpu", "gpu/engine", "gpu/vkinfo", "gguf", "tokenizer", "internal/synth", "generate", "rwkv"},
 	"internal/fixtures": {},
 	"cmd/rwkv":          {"*"},
 }
@@ -41,12 +43,14 @@ var anyTest = []string{"internal/fixtures", "internal/numtest"}
 // extraInTests lists project packages a folder may also import from its
 // _test.go files (gpu is checked against cpuref only in tests).
 var extraInTests = map[string][]string{
-	"gpu":            {"cpuref", "internal/numtest", "internal/synth"},
+	"gpu":            {},
+	"gpu/engine":     {"cpuref", "internal/numtest", "internal/synth"},
+	"rwkv":           {"internal/synth"},
 	"cpuref":         {"internal/numtest", "internal/synth"},
 	"model":          {"internal/numtest", "internal/synth"},
 	"gguf":           {"internal/numtest"},
 	"tokenizer":      {},
-	"bench":          {"internal/numtest"},
+	"bench":          {"internal/numtest", "gpu/engine"},
 	"internal/synth": {"cpuref"},
 }
 

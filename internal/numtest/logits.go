@@ -1,6 +1,7 @@
 package numtest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,7 +18,7 @@ func SeqLogits(t testing.TB, e model.Engine, ids []int) []float32 {
 	defer s.Close()
 	var out []float32
 	for _, id := range ids {
-		l, err := s.Forward([]int{id}, model.OutputLast)
+		l, err := model.Forward(context.Background(), e, s, []int{id}, model.WantLast)
 		require.NoError(t, err)
 		out = append(out, l...)
 	}
@@ -31,7 +32,7 @@ func BatchLogits(t testing.TB, e model.Engine, ids []int) []float32 {
 	s, err := e.NewSession()
 	require.NoError(t, err)
 	defer s.Close()
-	out, err := s.Forward(ids, model.OutputAll)
+	out, err := model.Forward(context.Background(), e, s, ids, model.WantAll)
 	require.NoError(t, err)
 	return out
 }

@@ -1,6 +1,7 @@
 package synth
 
 import (
+	"context"
 	"math"
 	"path/filepath"
 	"testing"
@@ -70,10 +71,11 @@ func runModel(t *testing.T, path string, ids []int) (model.Session, model.Config
 	f := openGGUF(t, path)
 	w, err := model.Load(f)
 	require.NoError(t, err)
-	s, err := cpuref.New(w).NewSession()
+	e := cpuref.New(w)
+	s, err := e.NewSession()
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	logits, err := s.Forward(ids, model.OutputAll)
+	logits, err := model.Forward(context.Background(), e, s, ids, model.WantAll)
 	require.NoError(t, err)
 	require.Len(t, logits, len(ids)*w.Config.Vocab)
 	return s, w.Config, logits

@@ -1,4 +1,4 @@
-package gpu
+package engine
 
 // Repackers of the K-quant super-blocks (256 elements). Each becomes a q
 // plane of its quant bits regrouped per 32-element sub-block (see

@@ -1,6 +1,7 @@
-package gpu
+package engine
 
 import (
+	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"path/filepath"
 	"testing"
 
@@ -17,7 +18,7 @@ import (
 // `rwkv synth` path; F16 LoRA matrices beside quantized main matrices and a
 // Q6_K head, as in published files) run on the GPU as on the CPU reference.
 func TestSynthModelsGPUvsCPU(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	preset, err := synth.PresetByName("tiny")
 	require.NoError(t, err)
 	ids := []int{0, 5, 300, 77, 1023, 2, 261, 261, 40, 900, 11, 33, 512, 64, 128, 1}
@@ -31,7 +32,7 @@ func TestSynthModelsGPUvsCPU(t *testing.T) {
 			w, err := model.Load(f)
 			require.NoError(t, err)
 			want := numtest.BatchLogits(t, cpuref.New(w), ids)
-			e := newTestEngine(t, d, w, EngineOptions{})
+			e := newTestEngine(t, d, w, Options{})
 			numtest.CheckLogits(t, "GPU batch vs cpuref", numtest.BatchLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
 			numtest.CheckLogits(t, "GPU seq vs cpuref", numtest.SeqLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
 		})
@@ -46,7 +47,7 @@ func TestPublishedShapeGPUvsCPU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 200 MB model")
 	}
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	preset, err := synth.PresetByName("0.1b")
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "synth-0.1b.gguf")
@@ -58,6 +59,6 @@ func TestPublishedShapeGPUvsCPU(t *testing.T) {
 	require.NoError(t, err)
 	ids := []int{0, 65535, 24281, 59, 261}
 	want := numtest.BatchLogits(t, cpuref.New(w), ids)
-	e := newTestEngine(t, d, w, EngineOptions{})
+	e := newTestEngine(t, d, w, Options{})
 	numtest.CheckLogits(t, "0.1B shape, GPU batch vs cpuref", numtest.BatchLogits(t, e, ids), want, w.Config.Vocab, gpuIdealTol)
 }

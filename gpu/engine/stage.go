@@ -1,7 +1,8 @@
-package gpu
+package engine
 
 import (
 	"fmt"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 )
@@ -20,7 +21,7 @@ type stage struct {
 
 type stageDispatch struct {
 	arena   *arena
-	mv, mm  *Buffer       // MatvecParams for matvec (ROWS blocks) and matmul (TR blocks)
+	mv, mm  *gpu.Buffer   // MatvecParams for matvec (ROWS blocks) and matmul (TR blocks)
 	k       weightKernels // specialised for the jobs' formats
 	mvWGs   uint32        // matvec workgroups
 	mmWGs   uint32        // matmul row blocks
@@ -118,7 +119,7 @@ func (e *Engine) weightKernels(types []gguf.Type, mvWG, mvRows int) (weightKerne
 
 // weightKernels are the kernels of one weight stage's format set.
 type weightKernels struct {
-	mv1, mvN, mm *Kernel
+	mv1, mvN, mm *gpu.Kernel
 }
 
 // buildStage groups jobs by arena into dispatches and writes their job
@@ -161,19 +162,16 @@ func (e *Engine) stageDispatch(a *arena, jobs []job) (stageDispatch, error) {
 	if sd.k, err = e.weightKernels(distinctTypes(types), mvWG, mvRows); err != nil {
 		return sd, err
 	}
-	table := func(rowsPerWG int) ([]uint32, uint32) {
-		w := []uint32{uint32(len(jobs)), 0, 0, 0}
+	table := func(rowsPerWG int) (matvecParams, uint32) {
+		t := matvecParams{NJobs: uint32(len(jobs))}
 		var start uint32
-		for _, j := range jobs {
+		for i, j := range jobs {
 			p := j.part
-			w = append(w, uint32(p.fmt.typ), uint32(p.rows), uint32(p.k), p.q, p.s,
-				uint32(j.xOff), uint32(j.xStride), uint32(j.yOff+p.rowLo), uint32(j.yStride), j.epi, start, 0)
+			t.Jobs[i] = jobParams{Fmt: uint32(p.fmt.typ), Rows: uint32(p.rows), K: uint32(p.k), Q: p.q, S: p.s,
+				XOff: uint32(j.xOff), XStride: uint32(j.xStride), YOff: uint32(j.yOff + p.rowLo), YStride: uint32(j.yStride), Epi: j.epi, WgStart: start}
 			start += uint32((p.rows + rowsPerWG - 1) / rowsPerWG)
 		}
-		for len(w) < 4+12*maxJobs {
-			w = append(w, 0)
-		}
-		return w, start
+		return t, start
 	}
 	for _, j := range jobs {
 		sd.rows += j.part.rows
@@ -186,10 +184,10 @@ func (e *Engine) stageDispatch(a *arena, jobs []job) (stageDispatch, error) {
 	mm, nm := table(mmTR)
 	sd.mmWGs = nm
 	sd.mmTT, _ = e.matmulShape()
-	if sd.mv, err = e.dev.Params(mv...); err != nil {
+	if sd.mv, err = e.dev.ParamsOf(mv); err != nil {
 		return sd, err
 	}
-	if sd.mm, err = e.dev.Params(mm...); err != nil {
+	if sd.mm, err = e.dev.ParamsOf(mm); err != nil {
 		return sd, err
 	}
 	return sd, nil

@@ -1,7 +1,9 @@
-package gpu
+package engine
 
 import (
+	"context"
 	"fmt"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"path/filepath"
 	"testing"
 
@@ -20,9 +22,9 @@ import (
 // measure (see TestFixtureLogitsGPU's log).
 const gpuIdealTol = 1e-4
 
-func newTestEngine(t *testing.T, d *Device, w *model.Weights, opt EngineOptions) *Engine {
+func newTestEngine(t *testing.T, d *gpu.Device, w *model.Weights, opt Options) *Engine {
 	t.Helper()
-	e, err := NewEngine(d, w, opt)
+	e, err := New(d, w, opt)
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
 	return e
@@ -32,7 +34,7 @@ func newTestEngine(t *testing.T, d *Device, w *model.Weights, opt EngineOptions)
 var gpuFixtureTypes = []string{"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"}
 
 func TestFixtureLogitsGPU(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	ids := numtest.FixturePrompt(t)
 	for _, typ := range gpuFixtureTypes {
 		t.Run(typ, func(t *testing.T) {
@@ -40,7 +42,7 @@ func TestFixtureLogitsGPU(t *testing.T) {
 			ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-"+typ+".ideal.f32"))
 			require.NoError(t, err)
 			// MaxTokens 16 splits the 48-token prefill into three steps.
-			e := newTestEngine(t, d, w, EngineOptions{MaxTokens: 16})
+			e := newTestEngine(t, d, w, Options{MaxTokens: 16})
 			V := w.Config.Vocab
 			seq := numtest.SeqLogits(t, e, ids)
 			batch := numtest.BatchLogits(t, e, ids)
@@ -53,13 +55,14 @@ func TestFixtureLogitsGPU(t *testing.T) {
 }
 
 func TestGPUStateMatchesCPU(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	ids := numtest.FixturePrompt(t)
 	w := numtest.LoadFixture(t, "F16")
-	e := newTestEngine(t, d, w, EngineOptions{MaxTokens: 32, MaxSequences: 2})
+	e := newTestEngine(t, d, w, Options{MaxTokens: 32, StateSlots: 2})
 	s, err := e.NewSession()
 	require.NoError(t, err)
-	_, err = s.Forward(ids, model.OutputNone)
+	ctx := context.Background()
+	_, err = model.Forward(ctx, e, s, ids, model.WantNothing)
 	require.NoError(t, err)
 	got, err := s.State()
 	require.NoError(t, err)
@@ -67,7 +70,7 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 	c := cpuref.New(w)
 	cs, err := c.NewSession()
 	require.NoError(t, err)
-	_, err = cs.Forward(ids, model.OutputNone)
+	_, err = model.Forward(ctx, c, cs, ids, model.WantNothing)
 	require.NoError(t, err)
 	want, err := cs.State()
 	require.NoError(t, err)
@@ -79,7 +82,7 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 	// reset and restored from it, 24 more tokens == 48 straight.
 	straight := numtest.BatchLogits(t, e, ids)
 	require.NoError(t, s.Reset())
-	_, err = s.Forward(ids[:24], model.OutputNone)
+	_, err = model.Forward(ctx, e, s, ids[:24], model.WantNothing)
 	require.NoError(t, err)
 	half, err := s.State()
 	require.NoError(t, err)
@@ -88,7 +91,7 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, model.NewState(w.Config).Data, zero.Data, "Reset must zero the state")
 	require.NoError(t, s.SetState(half))
-	rest, err := s.Forward(ids[24:], model.OutputAll)
+	rest, err := model.Forward(ctx, e, s, ids[24:], model.WantAll)
 	require.NoError(t, err)
 	V := w.Config.Vocab
 	if i := numtest.FirstMismatch(rest, straight[24*V:], 0, 0); i >= 0 {
@@ -98,45 +101,58 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 	_, err = e.NewSession()
 	require.NoError(t, err)
 	_, err = e.NewSession()
-	require.ErrorIs(t, err, ErrNoSlot)
+	require.ErrorIs(t, err, model.ErrNoSlot)
 }
 
+// TestGreedyOnGPU chains WantToken steps with Continue (the chosen token
+// never leaves the device before it is fed) and, read one step behind,
+// checks the tokens against cpuref's greedy continuation.
 func TestGreedyOnGPU(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	ids := numtest.FixturePrompt(t)
 	w := numtest.LoadFixture(t, "F32")
-	e := newTestEngine(t, d, w, EngineOptions{})
+	e := newTestEngine(t, d, w, Options{})
+	ctx := context.Background()
 	// Reference: cpuref's greedy continuation.
 	c := cpuref.New(w)
 	cs, err := c.NewSession()
 	require.NoError(t, err)
-	logits, err := cs.Forward(ids, model.OutputLast)
+	logits, err := model.Forward(ctx, c, cs, ids, model.WantLast)
 	require.NoError(t, err)
 	var want []int
 	for i := 0; i < 12; i++ {
 		next := model.Argmax(logits)
 		want = append(want, next)
-		logits, err = cs.Forward([]int{next}, model.OutputLast)
+		logits, err = model.Forward(ctx, c, cs, []int{next}, model.WantLast)
 		require.NoError(t, err)
 	}
 	s, err := e.NewSession()
 	require.NoError(t, err)
-	first, err := s.(*Session).ForwardArgmax(ids)
+	p, err := e.Submit(ctx, []model.Seq{{Session: s, Tokens: ids, Want: model.WantToken}})
 	require.NoError(t, err)
-	require.Equal(t, want[0], first)
-	rest, err := s.(*Session).Greedy(first, 11)
-	require.NoError(t, err)
-	require.Equal(t, want[1:], rest)
+	var got []int
+	for i := 1; i <= 12; i++ {
+		var next model.Pending
+		if i < 12 {
+			next, err = e.Submit(ctx, []model.Seq{{Session: s, Continue: true, Want: model.WantToken}})
+			require.NoError(t, err)
+		}
+		r, err := p.Wait()
+		require.NoError(t, err)
+		got = append(got, r[0].Token)
+		p = next
+	}
+	require.Equal(t, want, got)
 }
 
 func TestSplitArenas(t *testing.T) {
 	// An arena cap far below every matrix forces row splits everywhere
 	// (embedding, head, every stage): results must not change.
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	ids := numtest.FixturePrompt(t)[:20]
 	w := numtest.LoadFixture(t, "Q8_0")
-	whole := newTestEngine(t, d, w, EngineOptions{})
-	split := newTestEngine(t, d, w, EngineOptions{ArenaBytes: 48 << 10})
+	whole := newTestEngine(t, d, w, Options{})
+	split := newTestEngine(t, d, w, Options{ArenaBytes: 48 << 10})
 	require.Greater(t, len(split.head.parts), 1, "head must be split")
 	require.Greater(t, len(split.embed), 1, "embedding must be split")
 	a := numtest.BatchLogits(t, whole, ids)
@@ -151,10 +167,10 @@ func TestUnsupportedTypeOnGPU(t *testing.T) {
 	// another type (Q8_1, say) is refused by model.Load already, so the
 	// GPU's own check is reached by changing a loaded matrix's type in
 	// memory: Q8_1, an activation format, is not a weight format.
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	w := numtest.LoadFixture(t, "Q8_0")
 	w.Head.Type = gguf.Q8_1
-	_, err := NewEngine(d, w, EngineOptions{})
+	_, err := New(d, w, Options{})
 	require.ErrorIs(t, err, ErrUnsupportedOnGPU)
 	require.ErrorContains(t, err, "tensor output.weight has type Q8_1, which is not yet supported on the GPU")
 }
@@ -163,41 +179,46 @@ func TestUnsupportedTypeOnGPU(t *testing.T) {
 // differs between devices: lavapipe uses 4 lanes per row, GPUs 8 to 64) on
 // a fixture and checks each against the ideal logits.
 func TestMatvecShapes(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	ids := numtest.FixturePrompt(t)[:12]
 	w := numtest.LoadFixture(t, "Q4_K_M")
 	ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-Q4_K_M.ideal.f32"))
 	require.NoError(t, err)
 	V := w.Config.Vocab
 	for _, lanes := range []int{4, 8, 64, 256} {
-		e := newTestEngine(t, d, w, EngineOptions{MatvecLanes: lanes})
+		e := newTestEngine(t, d, w, Options{MatvecLanes: lanes})
 		numtest.CheckLogits(t, fmt.Sprintf("seq, %d lanes per row", lanes), numtest.SeqLogits(t, e, ids), ideal[:len(ids)*V], V, gpuIdealTol)
 		require.NoError(t, e.Close())
 	}
-	_, err = NewEngine(d, w, EngineOptions{MatvecLanes: 12})
+	_, err = New(d, w, Options{MatvecLanes: 12})
 	require.ErrorContains(t, err, "MatvecLanes 12")
 }
 
 func TestEngineSizeLimits(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	w := numtest.LoadFixture(t, "Q8_0")
-	// 64 sequences fit; the activation limit is reached with huge steps.
-	_, err := NewEngine(d, w, EngineOptions{MaxTokens: 1 << 20})
+	// The activation limit is reached with huge passes, the state slots'
+	// with more slots than one binding holds.
+	_, err := New(d, w, Options{MaxTokens: 1 << 20})
 	require.ErrorContains(t, err, "lower MaxTokens")
-	_, err = NewEngine(d, w, EngineOptions{MaxSequences: 65})
-	require.ErrorContains(t, err, "at most 64 sequences")
+	per := uint64(w.Config.StateBytes())
+	fit := int((d.MaxBindingSize() &^ 255) / per)
+	_, err = New(d, w, Options{StateSlots: fit + 1})
+	require.ErrorContains(t, err, fmt.Sprintf("ask for at most %d slots", fit))
+	e := newTestEngine(t, d, w, Options{StateMemory: 10 * per})
+	require.Equal(t, 10, e.StateSlots(), "slots from the state memory budget")
 }
 
 // TestSplitLoRAUps checks the alternative layout in which the LoRA up
 // projections are a grouped product before the WKV kernel.
 func TestSplitLoRAUps(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	ids := numtest.FixturePrompt(t)
 	for _, typ := range []string{"F16", "Q4_K_M"} {
 		w := numtest.LoadFixture(t, typ)
 		ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-"+typ+".ideal.f32"))
 		require.NoError(t, err)
-		e := newTestEngine(t, d, w, EngineOptions{SplitLoRAUps: true, MaxTokens: 16})
+		e := newTestEngine(t, d, w, Options{SplitLoRAUps: true, MaxTokens: 16})
 		require.Equal(t, 8, e.DispatchesPerLayer())
 		V := w.Config.Vocab
 		numtest.CheckLogits(t, typ+" seq, split LoRA ups", numtest.SeqLogits(t, e, ids), ideal, V, gpuIdealTol)
@@ -208,51 +229,43 @@ func TestSplitLoRAUps(t *testing.T) {
 // TestSmallWorkgroupMemory runs the prefill with the 32-token tiles used on
 // devices that offer only WebGPU's guaranteed 16 KiB of workgroup memory.
 func TestSmallWorkgroupMemory(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	ids := numtest.FixturePrompt(t)
 	w := numtest.LoadFixture(t, "Q6_K")
 	ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-Q6_K.ideal.f32"))
 	require.NoError(t, err)
-	e := newTestEngine(t, d, w, EngineOptions{WorkgroupMemory: 16 << 10})
+	e := newTestEngine(t, d, w, Options{WorkgroupMemory: 16 << 10})
 	tt, wg := e.matmulShape()
 	require.Equal(t, []int{32, 128}, []int{tt, wg})
 	numtest.CheckLogits(t, "batch with 32-token tiles", numtest.BatchLogits(t, e, ids), ideal, w.Config.Vocab, gpuIdealTol)
 }
 
-// TestGreedyBatchMatchesSingle: several sequences decoded together (5: the
-// matvec path; 12: the tiled matmul path) choose the same tokens as each
-// decoded alone, from different prompts.
-func TestGreedyBatchMatchesSingle(t *testing.T) {
-	d := OpenTestDevice(t)
-	ids := numtest.FixturePrompt(t)
+// TestStepMixedSequences runs 1, 3 and 9 sequences with ragged prompts
+// through steps that mix prefill and decode, with sequences joining and
+// leaving, passes of 16 tokens (so steps split into passes) and every
+// Want, and compares each sequence with cpuref run alone.
+func TestStepMixedSequences(t *testing.T) {
+	d := gpu.OpenTestDevice(t)
 	w := numtest.LoadFixture(t, "Q8_0")
-	for _, B := range []int{5, 12} {
-		e := newTestEngine(t, d, w, EngineOptions{MaxSequences: B + 1, MaxTokens: 16})
-		const steps = 4
-		var sessions []*Session
-		var first, want []int
-		for i := 0; i < B; i++ {
-			s, err := e.NewSession()
-			require.NoError(t, err)
-			prompt := ids[i*3 : i*3+5]
-			_, err = s.(*Session).ForwardArgmax(prompt[:4])
-			require.NoError(t, err)
-			sessions = append(sessions, s.(*Session))
-			first = append(first, prompt[4])
-			// Reference: the same state, decoded alone in a spare slot.
-			alone, err := e.NewSession()
-			require.NoError(t, err)
-			st, err := s.State()
-			require.NoError(t, err)
-			require.NoError(t, alone.SetState(st))
-			got, err := alone.(*Session).Greedy(prompt[4], steps)
-			require.NoError(t, err)
-			want = append(want, got[steps-1])
-			require.NoError(t, alone.Close())
-		}
-		got, err := e.GreedyBatch(sessions, first, steps)
-		require.NoError(t, err)
-		require.Equal(t, want, got, "batch of %d", B)
-		require.NoError(t, e.Close())
+	base := numtest.FixturePrompt(t)
+	for _, n := range []int{1, 3, 9} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 9})
+			numtest.CheckMixedSteps(t, e, cpuref.New(w), numtest.Prompts(base, n), gpuIdealTol)
+		})
 	}
+}
+
+func TestStepFork(t *testing.T) {
+	d := gpu.OpenTestDevice(t)
+	w := numtest.LoadFixture(t, "F16")
+	e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 2})
+	numtest.CheckFork(t, e, cpuref.New(w), numtest.FixturePrompt(t)[:20], gpuIdealTol)
+}
+
+func TestStepCancelBetweenPasses(t *testing.T) {
+	d := gpu.OpenTestDevice(t)
+	w := numtest.LoadFixture(t, "F16")
+	e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 1})
+	numtest.CheckCancel(t, e, cpuref.New(w), numtest.FixturePrompt(t), gpuIdealTol)
 }

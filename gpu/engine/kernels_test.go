@@ -1,8 +1,9 @@
-package gpu
+package engine
 
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"math"
 	"math/rand"
 	"path/filepath"
@@ -161,9 +162,9 @@ func dequantMatrix(t testing.TB, m *model.Matrix) []float32 {
 // recordStage lay out, specialise and record weight stages exactly as the
 // engine does.
 type kernelRig struct {
-	d    *Device
+	d    *gpu.Device
 	e    *Engine
-	dump *Kernel
+	dump *gpu.Kernel
 }
 
 // dumpWGSL writes every weight of a matrix part, dequantized by dq8.
@@ -209,7 +210,7 @@ fn dump(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 func newKernelRig(t testing.TB, withDump bool) *kernelRig {
 	t.Helper()
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	rig := &kernelRig{d: d, e: &Engine{dev: d}}
 	if withDump {
 		common, err := shaders.Source(shaders.Common, nil)
@@ -235,7 +236,7 @@ func (rig *kernelRig) gpuDequant(t testing.TB, m *model.Matrix, limit uint64) []
 	p := newArenaPlanner("dump", limit)
 	parts, err := p.add(m)
 	require.NoError(t, err)
-	require.NoError(t, p.upload(d))
+	require.NoError(t, p.upload(d, &stager{budget: 1 << 30}))
 	defer func() {
 		for _, a := range p.arenas {
 			a.buf.Release()
@@ -249,7 +250,7 @@ func (rig *kernelRig) gpuDequant(t testing.TB, m *model.Matrix, limit uint64) []
 		params, err := d.Params(uint32(pt.fmt.typ), pt.q, pt.s, uint32(pt.k), uint32(pt.rows), uint32(pt.rowLo*pt.k), 0, 0)
 		require.NoError(t, err)
 		x, y, z := d.Grid(uint32(pt.rows*pt.k/8), 64)
-		r.Dispatch(rig.dump, []Binding{{Buf: pt.arena.buf}, {Buf: out}, {Buf: params}}, x, y, z)
+		r.Dispatch(rig.dump, []gpu.Binding{{Buf: pt.arena.buf}, {Buf: out}, {Buf: params}}, x, y, z)
 	}
 	require.NoError(t, r.Submit())
 	got, err := d.ReadF32(out, 0, m.Rows*m.Cols)
@@ -420,11 +421,11 @@ func (rig *kernelRig) checkStages(t *testing.T, rng *rand.Rand, ms []*model.Matr
 	act, err := d.NewBufferF32("act", x)
 	require.NoError(t, err)
 	defer act.Release()
-	step, err := d.NewBuffer("step", 16, Uniform)
+	step, err := d.NewBuffer("step", 16, gpu.Uniform)
 	require.NoError(t, err)
 	defer step.Release()
 	// The matvec team size of this device (0), and 64 lanes a row as on
-	// GPUs (EngineOptions.MatvecLanes), each whole and split.
+	// GPUs (Options.MatvecLanes), each whole and split.
 	type variant struct {
 		lanes int
 		limit uint64
@@ -464,7 +465,7 @@ func (rig *kernelRig) stage(t testing.TB, cases []*stageCase, limit uint64) (sta
 			jobs = append(jobs, job{part: pt, xOff: c.xOff, xStride: c.m.Cols, yOff: c.yOff, yStride: c.m.Rows, epi: epiNone})
 		}
 	}
-	require.NoError(t, p.upload(rig.d))
+	require.NoError(t, p.upload(rig.d, &stager{budget: 1 << 30}))
 	st, err := rig.e.buildStage(jobs)
 	require.NoError(t, err)
 	return st, len(p.arenas)
@@ -472,7 +473,7 @@ func (rig *kernelRig) stage(t testing.TB, cases []*stageCase, limit uint64) (sta
 
 // runStage poisons the outputs with NaN and runs the stage for T tokens on
 // the activations act.
-func (rig *kernelRig) runStage(t testing.TB, act, step *Buffer, st stage, T int, cases []*stageCase, tmax int) {
+func (rig *kernelRig) runStage(t testing.TB, act, step *gpu.Buffer, st stage, T int, cases []*stageCase, tmax int) {
 	t.Helper()
 	d := rig.d
 	rig.e.act = act
@@ -534,7 +535,7 @@ func BenchmarkMatvecBandwidth(b *testing.B) {
 	d := rig.d
 	const n = 2048
 	rng := rand.New(rand.NewSource(3))
-	step, err := d.NewBuffer("step", 16, Uniform)
+	step, err := d.NewBuffer("step", 16, gpu.Uniform)
 	require.NoError(b, err)
 	require.NoError(b, d.WriteU32(step, 0, []uint32{1, 0, 0, 0}))
 	x := make([]float32, 2*n)
@@ -574,5 +575,13 @@ func BenchmarkMatvecBandwidth(b *testing.B) {
 			b.ReportMetric(gpuBytes/best.Seconds()/1e9, "bestGB/s")
 			b.ReportMetric(float64(n*n)/best.Seconds()/1e9, "Gweights/s")
 		})
+	}
+}
+
+// release frees the arenas of a stage built by a test (the engine's own
+// arenas belong to its planners).
+func (s stage) release() {
+	for _, p := range s.parts {
+		p.arena.buf.Release()
 	}
 }

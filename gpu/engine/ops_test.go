@@ -1,8 +1,9 @@
-package gpu
+package engine
 
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -37,11 +38,13 @@ func requireClose(t *testing.T, what string, got, want []float32) {
 	}
 }
 
-// opsEngine is an Engine shell with compiled kernels and a layout, for
-// running single kernels.
-func opsEngine(t *testing.T, d *Device, c model.Config, tmax int, types ...gguf.Type) *Engine {
+// opsEngine is an Engine shell with compiled kernels and a layout (four
+// state slots), for running single kernels.
+func opsEngine(t *testing.T, d *gpu.Device, c model.Config, tmax int, types ...gguf.Type) *Engine {
 	t.Helper()
-	e := &Engine{dev: d, cfg: c, lay: newActLayout(c, tmax)}
+	ml := &modelLayout{cfg: c, act: newActLayout(c, tmax), ids: newIDsLayout(tmax, 4),
+		pass: newPassLayout(tmax, uint64(d.Limits().MinStorageBufferOffsetAlignment)), slots: 4}
+	e := &Engine{dev: d, cfg: c, ml: ml}
 	embed := gguf.F32
 	if len(types) > 0 {
 		embed = types[0]
@@ -50,12 +53,41 @@ func opsEngine(t *testing.T, d *Device, c model.Config, tmax int, types ...gguf.
 	return e
 }
 
+// testSeq is a sequence of a hand-made pass: its slot and its host tokens.
+type testSeq struct {
+	slot   int
+	tokens []int
+}
+
+// passFor builds the tables of one pass holding seqs (whole, in order, each
+// asking for want) with the engine's own fill, and uploads them as the
+// engine's pass buffer.
+func passFor(t *testing.T, e *Engine, seqs []testSeq, want model.Want) *pass {
+	t.Helper()
+	var in []stepSeq
+	for _, q := range seqs {
+		in = append(in, stepSeq{s: &Session{e: e, slot: q.slot}, tokens: q.tokens, want: want})
+	}
+	passes := planPasses(in, e.ml.act.tmax)
+	require.Len(t, passes, 1)
+	e.fill(passes[0], in)
+	buf, err := e.dev.NewBuffer("pass tables", e.ml.pass.total)
+	require.NoError(t, err)
+	t.Cleanup(buf.Release)
+	require.NoError(t, e.dev.Write(buf, 0, passes[0].tables))
+	e.pass = buf
+	return passes[0]
+}
+
+// zeros returns n token ids (the ops tests need only the sequence shapes).
+func zeros(n int) []int { return make([]int, n) }
+
 func opsConfig(D, N, F, rw, ra, rv, rg, V int) model.Config {
 	return model.Config{Layers: 2, Dim: D, HeadSize: N, Heads: D / N, FFN: F, RankW: rw, RankA: ra, RankV: rv, RankG: rg, Vocab: V, Eps: 1e-5}
 }
 
 func TestLnMixKernel(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	for _, D := range []int{64, 200, 768} {
 		t.Run(fmt.Sprint(D), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(D), 1))
@@ -70,20 +102,21 @@ func TestLnMixKernel(t *testing.T) {
 			vec := append(append(append([]float32{}, lnw...), lnb...), mu...)
 			shiftOff := 1*c.LayerStateFloats() + D // layer 1's ffn shift, any offset works
 			// Tokens 0-2 belong to the sequence in slot 1, tokens 3-4 to slot 0.
-			seqs := []batchSeq{{slot: 1, first: 0, count: 3}, {slot: 0, first: 3, count: 2}}
+			seqs := []testSeq{{1, zeros(3)}, {0, zeros(2)}}
+			passFor(t, e, seqs, model.WantNothing)
+			l := e.ml.act
 			vecBuf, err := d.NewBufferF32("vec", vec)
 			require.NoError(t, err)
-			act, err := d.NewBuffer("act", uint64(4*e.lay.total))
+			act, err := d.NewBuffer("act", uint64(4*l.total))
 			require.NoError(t, err)
-			require.NoError(t, d.WriteF32(act, uint64(4*e.lay.x), x))
+			require.NoError(t, d.WriteF32(act, uint64(4*l.x), x))
 			st, err := d.NewBufferF32("state", state)
 			require.NoError(t, err)
-			tok, err := d.NewBufferU32("tok", tokenMeta(seqs, T))
-			require.NoError(t, err)
-			params, err := d.Params(e.lnParams(0, uint32(D), 6, uint32(2*D), shiftOff)...)
+			e.act, e.state = act, st
+			params, err := d.ParamsOf(e.lnParams(0, uint32(D), 6, uint32(2*D), shiftOff))
 			require.NoError(t, err)
 			rec := d.NewRecorder()
-			rec.Dispatch(e.k.lnmix, []Binding{{Buf: vecBuf}, {Buf: act}, {Buf: st}, {Buf: tok}, {Buf: params}, {}}, T, 1, 1)
+			rec.Dispatch(e.k.lnmix, e.lnBindings(vecBuf, params), T, 1, 1)
 			require.NoError(t, rec.Submit())
 
 			xa := make([][]float32, T)
@@ -91,17 +124,18 @@ func TestLnMixKernel(t *testing.T) {
 				xa[i] = make([]float32, D)
 				cpuref.LayerNorm(xa[i], x[i*D:(i+1)*D], lnw, lnb, c.Eps)
 			}
-			gotXa, err := d.ReadF32(act, uint64(4*e.lay.xa), T*D)
+			gotXa, err := d.ReadF32(act, uint64(4*l.xa), T*D)
 			require.NoError(t, err)
-			gotMix, err := d.ReadF32(act, uint64(4*e.lay.mix), 6*T*D) // mix_stride = tmax·D = T·D here
+			gotMix, err := d.ReadF32(act, uint64(4*l.mix), 6*T*D) // mix_stride = tmax·D = T·D here
 			require.NoError(t, err)
 			gotState, err := d.ReadF32(st, 0, slots*SF)
 			require.NoError(t, err)
+			first := 0
 			for _, s := range seqs {
-				for i := s.first; i < s.first+s.count; i++ {
+				for i := first; i < first+len(s.tokens); i++ {
 					requireClose(t, fmt.Sprintf("xa[%d]", i), gotXa[i*D:(i+1)*D], xa[i])
 					prev := state[s.slot*SF+shiftOff : s.slot*SF+shiftOff+D]
-					if i > s.first {
+					if i > first {
 						prev = xa[i-1]
 					}
 					for m := 0; m < 6; m++ {
@@ -111,7 +145,8 @@ func TestLnMixKernel(t *testing.T) {
 						requireClose(t, fmt.Sprintf("mix[%d][%d]", m, i), gotMix[o:o+D], want)
 					}
 				}
-				last := s.first + s.count - 1
+				last := first + len(s.tokens) - 1
+				first += len(s.tokens)
 				o := s.slot*SF + shiftOff
 				requireClose(t, fmt.Sprintf("new shift of slot %d", s.slot), gotState[o:o+D], xa[last])
 			}
@@ -135,7 +170,7 @@ func f32Matrix(name string, rows, cols int, v []float32) *model.Matrix {
 }
 
 func TestWKVKernel(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	for _, tc := range []struct {
 		D, N   int
 		layer0 bool
@@ -146,14 +181,15 @@ func TestWKVKernel(t *testing.T) {
 			c := opsConfig(D, N, 4*D, 32, 32, 64, 96, 16)
 			const T = 6
 			e := opsEngine(t, d, c, T)
-			l := e.lay
+			l := e.ml.act
 			slots, SF, LF := 2, c.StateFloats(), c.LayerStateFloats()
 			layer := 1 // the layer whose state slice is used
 			if tc.layer0 {
 				layer = 0
 			}
 			// Two sequences: tokens 0-3 in slot 1, tokens 4-5 in slot 0.
-			seqs := []batchSeq{{slot: 1, first: 0, count: 4}, {slot: 0, first: 4, count: 2}}
+			seqs := []testSeq{{1, zeros(4)}, {0, zeros(2)}}
+			passFor(t, e, seqs, model.WantNothing)
 
 			W2 := f32Matrix("w2", D, c.RankW, randVec(r, D*c.RankW, 0.3))
 			A2 := f32Matrix("a2", D, c.RankA, randVec(r, D*c.RankA, 0.3))
@@ -166,7 +202,7 @@ func TestWKVKernel(t *testing.T) {
 				require.NoError(t, err)
 				parts = append(parts, ps...)
 			}
-			require.NoError(t, p.upload(d))
+			require.NoError(t, p.upload(d, &stager{budget: 1 << 30}))
 			defer p.arenas[0].buf.Release()
 
 			w0, a0, v0 := randVec(r, D, 1), randVec(r, D, 1), randVec(r, D, 1)
@@ -193,12 +229,11 @@ func TestWKVKernel(t *testing.T) {
 
 			var vecs [8]uint32
 			copy(vecs[:], offs)
-			params, err := d.Params(e.wkvParamWords(layer, vecs, [4]matPart{parts[0], parts[1], parts[2], parts[3]})...)
-			require.NoError(t, err)
-			seqU, err := d.Uniform("seqs", U32Bytes(seqTable(seqs)))
+			params, err := d.ParamsOf(e.wkvParamsOf(layer, vecs, [4]matPart{parts[0], parts[1], parts[2], parts[3]}))
 			require.NoError(t, err)
 			rec := d.NewRecorder()
-			rec.Dispatch(e.k.wkv, []Binding{{Buf: p.arenas[0].buf}, {Buf: vecBuf}, {Buf: act}, {Buf: st}, {Buf: params}, {Buf: seqU}},
+			pl := e.ml.pass
+			rec.Dispatch(e.k.wkv, []gpu.Binding{{Buf: p.arenas[0].buf}, {Buf: vecBuf}, {Buf: act}, {Buf: st}, {Buf: params}, e.passBinding(pl.seqs, pl.seqsN)},
 				uint32(c.Heads), uint32(len(seqs)), 1)
 			require.NoError(t, rec.Submit())
 			gotO, err := d.ReadF32(act, uint64(4*l.o), T*D)
@@ -208,47 +243,25 @@ func TestWKVKernel(t *testing.T) {
 			gotState, err := d.ReadF32(st, 0, slots*SF)
 			require.NoError(t, err)
 
-			// Reference: the cpuref operations, token by token per sequence.
+			// Reference: cpuref.WKVToken, token by token per sequence, on a
+			// layer holding the test's matrices and vectors.
+			L := &model.Layer{W2: *W2, A2: *A2, V2: *V2, G2: *G2, W0: w0, A0: a0, V0: v0, KK: kk, KA: ka, RK: rk, LnXW: lnxw, LnXB: lnxb}
 			want := append([]float32(nil), state...)
+			first := 0
 			for _, s := range seqs {
 				S := want[s.slot*SF+layer*LF+2*D : s.slot*SF+layer*LF+2*D+D*N]
-				for i := s.first; i < s.first+s.count; i++ {
+				for i := first; i < first+len(s.tokens); i++ {
 					h := hid[i*l.hidStride : (i+1)*l.hidStride]
 					hw, ha, hv, hg := h[:c.RankW], h[c.RankW:c.RankW+c.RankA], h[c.RankW+c.RankA:c.RankW+c.RankA+c.RankV], h[l.hg-l.hid:l.hg-l.hid+c.RankG]
-					up := func(m *model.Matrix, x []float32) []float32 {
-						y := make([]float32, D)
-						require.NoError(t, cpuref.MatVec(m, x, y))
-						return y
-					}
-					decay := up(W2, hw)
-					cpuref.Decay(decay, w0, decay, model.DecayScale)
-					a := up(A2, ha)
-					cpuref.SigmoidOfBiasSum(a, a0, a)
-					g := up(G2, hg)
-					v := append([]float32(nil), vr[i*D:(i+1)*D]...)
+					row := func(v []float32) []float32 { return append([]float32(nil), v[i*D:(i+1)*D]...) }
+					k, v, vFirst, o := row(kr), row(vr), row(vf), make([]float32, D)
+					require.NoError(t, cpuref.WKVToken(c, L, layer, S, rr[i*D:(i+1)*D], k, v, vFirst, hw, ha, hv, hg, o))
 					if tc.layer0 {
-						requireClose(t, fmt.Sprintf("v_first[%d]", i), gotVf[i*D:(i+1)*D], v)
-					} else {
-						gate := up(V2, hv)
-						cpuref.SigmoidOfBiasSum(gate, v0, gate)
-						cpuref.ValueResidual(v, vf[i*D:(i+1)*D], gate)
+						requireClose(t, fmt.Sprintf("v_first[%d]", i), gotVf[i*D:(i+1)*D], vFirst)
 					}
-					k := append([]float32(nil), kr[i*D:(i+1)*D]...)
-					kh := make([]float32, D)
-					cpuref.Mul(kh, k, kk)
-					cpuref.L2NormGroups(kh, kh, c.Heads, model.L2NormFloor)
-					cpuref.KeyAdjust(k, a, ka)
-					alpha, beta := make([]float32, D), make([]float32, D)
-					for j := range kh {
-						alpha[j], beta[j] = -kh[j], kh[j]*a[j]
-					}
-					y, o := make([]float32, D), make([]float32, D)
-					cpuref.WKV7(S, rr[i*D:(i+1)*D], decay, k, v, alpha, beta, y, c.Heads)
-					cpuref.GroupNorm(o, y, lnxw, lnxb, c.Heads, model.GroupNormEps)
-					cpuref.Bonus(o, rr[i*D:(i+1)*D], k, rk, v, c.Heads)
-					cpuref.Mul(o, o, g)
 					requireClose(t, fmt.Sprintf("o[%d]", i), gotO[i*D:(i+1)*D], o)
 				}
+				first += len(s.tokens)
 			}
 			requireClose(t, "state", gotState, want)
 		})
@@ -256,12 +269,12 @@ func TestWKVKernel(t *testing.T) {
 }
 
 func TestEmbedAndArgmaxKernels(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gpu.OpenTestDevice(t)
 	r := rand.New(rand.NewPCG(7, 7))
-	const D, V, T = 96, 300, 3
+	const D, V = 96, 300
 	c := opsConfig(D, 32, 4*D, 32, 32, 32, 32, V)
-	e := opsEngine(t, d, c, T, gguf.F16)
-	l := e.lay
+	e := opsEngine(t, d, c, 4, gguf.F16)
+	l, il := e.ml.act, e.ml.ids
 	// An F16 embedding split into two arenas.
 	vals := randVec(r, V*D, 2)
 	raw := make([]byte, 2*len(vals))
@@ -273,54 +286,84 @@ func TestEmbedAndArgmaxKernels(t *testing.T) {
 	parts, err := p.add(E)
 	require.NoError(t, err)
 	require.Len(t, parts, 2)
-	require.NoError(t, p.upload(d))
+	require.NoError(t, p.upload(d, &stager{budget: 1 << 30}))
 	lnw, lnb := randVec(r, D, 1), randVec(r, D, 0.3)
 	gvec, err := d.NewBufferF32("gvec", append(append([]float32{}, lnw...), lnb...))
 	require.NoError(t, err)
 	act, err := d.NewBuffer("act", uint64(4*l.total))
 	require.NoError(t, err)
-	ids := []uint32{0, 299, uint32(parts[1].rowLo)}
-	idsBuf, err := d.NewBuffer("ids", uint64(4*l.idsTotal))
+	idsBuf, err := d.NewBuffer("ids", uint64(4*il.total))
 	require.NoError(t, err)
-	require.NoError(t, d.WriteU32(idsBuf, 0, ids))
-	rec := d.NewRecorder()
+	e.act, e.ids, e.gvec = act, idsBuf, gvec
+	// Tokens 0 and 299 come from the host (slot 0); the third is the token
+	// chosen earlier for slot 1, already on the device.
+	chosen := parts[1].rowLo
+	require.NoError(t, d.WriteU32(idsBuf, uint64(4*(il.chosen+1)), []uint32{uint32(chosen)}))
+	in := []stepSeq{{s: &Session{e: e, slot: 0}, tokens: []int{0, 299}}, {s: &Session{e: e, slot: 1}, cont: true}}
+	ps := planPasses(in, l.tmax)
+	require.Len(t, ps, 1)
+	e.fill(ps[0], in)
+	passBuf, err := d.NewBuffer("pass", e.ml.pass.total)
+	require.NoError(t, err)
+	require.NoError(t, d.Write(passBuf, 0, ps[0].tables))
+	e.pass = passBuf
 	for _, part := range parts {
-		pp, err := d.Params(uint32(D), math.Float32bits(c.Eps), uint32(gguf.F16), part.q, part.s,
-			uint32(part.rowLo), uint32(part.rowLo+part.rows), uint32(l.x), 0, uint32(D), 0, uint32(V), 0, 0, 0xffffffff, 0)
+		pp, err := d.ParamsOf(embedParams{D: D, Eps: c.Eps, Fmt: uint32(gguf.F16), Q: part.q, S: part.s,
+			RowLo: uint32(part.rowLo), RowHi: uint32(part.rowLo + part.rows), XOff: uint32(l.x), LnW: 0, LnB: D})
 		require.NoError(t, err)
-		rec.Dispatch(e.k.embed, []Binding{{Buf: part.arena.buf}, {Buf: gvec}, {Buf: act}, {Buf: idsBuf}, {Buf: pp}}, T, 1, 1)
+		e.embed = append(e.embed, embedPart{arena: part.arena, params: pp})
 	}
+	rec := d.NewRecorder()
+	e.recordEmbed(rec, 3)
 	require.NoError(t, rec.Submit())
-	got, err := d.ReadF32(act, uint64(4*l.x), T*D)
+	got, err := d.ReadF32(act, uint64(4*l.x), 3*D)
 	require.NoError(t, err)
-	for i, id := range ids {
+	for i, id := range []int{0, 299, chosen} {
 		row := make([]float32, D)
-		require.NoError(t, gguf.DequantizeRow(gguf.F16, raw[int(id)*2*D:(int(id)+1)*2*D], row))
+		require.NoError(t, gguf.DequantizeRow(gguf.F16, raw[id*2*D:(id+1)*2*D], row))
 		cpuref.LayerNorm(row, row, lnw, lnb, c.Eps)
 		requireClose(t, fmt.Sprintf("embedding of token %d", id), got[i*D:(i+1)*D], row)
 	}
 
-	// Argmax over T rows of logits with ties (lowest index wins) and NaN.
-	logits := randVec(r, T*V, 5)
+	// Argmax over 4 rows (sequences in slots 3, 0, 2, 1) of logits with
+	// ties (lowest index wins), NaN, a constant row, and Inf: each row's
+	// id and non-finite count, and the id as its slot's chosen token.
+	logits := randVec(r, 4*V, 5)
 	logits[0*V+17], logits[0*V+250] = 9, 9
 	logits[1*V+3] = float32(math.NaN())
 	logits[1*V+200] = 7
 	for i := range logits[2*V : 3*V] {
 		logits[2*V+i] = -1
 	}
+	logits[3*V+5], logits[3*V+6] = float32(math.Inf(1)), float32(math.Inf(-1))
 	require.NoError(t, d.WriteF32(act, uint64(4*l.logits), logits))
-	e.act, e.ids = act, idsBuf
-	require.NoError(t, e.setArgmax(uint32(l.idsNext), true))
-	require.NoError(t, d.WriteU32(idsBuf, uint64(4*l.idsCount), []uint32{0}))
-	rec = d.NewRecorder()
-	rec.Dispatch(e.k.argmax, []Binding{{}, {}, {Buf: act}, {Buf: idsBuf}, {Buf: e.argmaxParams}}, T, 1, 1)
-	require.NoError(t, rec.Submit())
-	next, err := d.ReadU32(idsBuf, uint64(4*l.idsNext), T)
-	require.NoError(t, err)
-	for row := 0; row < T; row++ {
-		require.Equal(t, uint32(model.Argmax(logits[row*V:(row+1)*V])), next[row], "row %d", row)
+	slots := []int{3, 0, 2, 1}
+	var seqs []testSeq
+	for _, s := range slots {
+		seqs = append(seqs, testSeq{s, zeros(1)})
 	}
-	hist, err := d.ReadU32(idsBuf, uint64(4*l.idsCount), 1)
+	pa := passFor(t, e, seqs, model.WantToken)
+	require.Len(t, pa.tokenRows, 4)
+	e.argmax, err = d.ParamsOf(argmaxParams{V: V, Logits: uint32(l.logits), Out: uint32(il.out), Chosen: uint32(il.chosen)})
 	require.NoError(t, err)
-	require.Equal(t, uint32(T), hist[0], "history count")
+	rec = d.NewRecorder()
+	rec.Dispatch(e.k.argmax, []gpu.Binding{{}, {}, {Buf: act}, {Buf: idsBuf}, {}, {}, e.passBinding(e.ml.pass.head, e.ml.pass.headN), {Buf: e.argmax}}, 4, 1, 1)
+	require.NoError(t, rec.Submit())
+	out, err := d.ReadU32(idsBuf, uint64(4*il.out), 8)
+	require.NoError(t, err)
+	chosenIDs, err := d.ReadU32(idsBuf, uint64(4*il.chosen), 4)
+	require.NoError(t, err)
+	for row := 0; row < 4; row++ {
+		lg := logits[row*V : (row+1)*V]
+		want := uint32(model.Argmax(lg))
+		bad := 0
+		for _, x := range lg {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				bad++
+			}
+		}
+		require.Equal(t, want, out[2*row], "row %d id", row)
+		require.Equal(t, uint32(bad), out[2*row+1], "row %d non-finite count", row)
+		require.Equal(t, want, chosenIDs[slots[row]], "row %d: chosen token of slot %d", row, slots[row])
+	}
 }
