@@ -172,10 +172,10 @@ func TestConversationTurns(t *testing.T) {
 		want  string // the turn text
 	}{
 		{"q1", " a1\n\n", "System: Be brief.\n\nUser: q1\n\nAssistant:"},
-		{"q2\r\n\r\nmore", " a2\n", "User: q2\nmore\n\nAssistant:"}, // reply ended with one newline
-		{"q3", " cut sho", "\nUser: q3\n\nAssistant:"},              // reply cut short
-		{"q4", " a4 \n\n\n", "\n\nUser: q4\n\nAssistant:"},
-		{"q5", "", "User: q5\n\nAssistant:"},
+		{"q2\r\n\r\nmore", " a2\n", "User: q2\nmore\n\nAssistant:"},
+		{"q3", " cut sho", "\nUser: q3\n\nAssistant:"},     // after " a2\n": one newline missing
+		{"q4", " a4 \n\n\n", "\n\nUser: q4\n\nAssistant:"}, // after a reply cut short
+		{"q5", "", "User: q5\n\nAssistant:"},               // after "\n\n\n"
 	}
 	var transcript string
 	for i, s := range steps {
