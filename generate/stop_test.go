@@ -11,7 +11,7 @@ import (
 // cutting it into at most four pieces.
 func splits(s string, f func(pieces []string)) {
 	n := len(s)
-	if n <= 14 {
+	if n <= 16 {
 		for mask := 0; mask < 1<<max(n-1, 0); mask++ {
 			var pieces []string
 			start := 0
