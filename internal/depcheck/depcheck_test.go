@@ -48,6 +48,7 @@ var extraInTests = map[string][]string{
 	"tokenizer":      {},
 	"bench":          {"internal/numtest"},
 	"internal/synth": {"cpuref"},
+	"generate":       {"gguf"}, // to build model files for the identity tests
 }
 
 // thirdParty says which folders may import a given third-party binding.
