@@ -1,12 +1,13 @@
 package generate
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
+	"io"
 	"math"
 	"sort"
 
@@ -60,7 +61,7 @@ func IdentifyModel(w *model.Weights) (ModelID, error) {
 	}
 	f := w.File
 	h := sha256.New()
-	e := hashEncoder{h: h}
+	e := hashEncoder{h: bufio.NewWriterSize(h, 1<<16)}
 	e.raw([]byte(identityDomain))
 
 	kvs := make([]int, len(f.KVs))
@@ -97,13 +98,14 @@ func IdentifyModel(w *model.Weights) (ModelID, error) {
 
 	c := w.Config
 	id := ModelID{Name: c.Name, Layers: c.Layers, Dim: c.Dim, HeadSize: c.HeadSize, Vocab: c.Vocab}
+	e.h.Flush() // a hash never fails to write
 	h.Sum(id.Hash[:0])
 	return id, nil
 }
 
 // hashEncoder writes the identity encoding into a hash.
 type hashEncoder struct {
-	h   hash.Hash
+	h   *bufio.Writer // in front of the hash: most writes are a few bytes
 	buf [8]byte
 }
 
@@ -128,7 +130,7 @@ func (e *hashEncoder) u64(x uint64) {
 
 func (e *hashEncoder) str(s string) {
 	e.u64(uint64(len(s)))
-	e.h.Write([]byte(s))
+	io.WriteString(e.h, s)
 }
 
 // value encodes a metadata value as gguf.Value.Any returns it.
@@ -178,8 +180,11 @@ func (e *hashEncoder) value(v any) error {
 		return arrayOf(e, x)
 	case []bool:
 		return arrayOf(e, x)
-	case []string:
-		return arrayOf(e, x)
+	case []string: // the vocabulary: the bulk of the metadata
+		e.u64(uint64(len(x)))
+		for _, s := range x {
+			e.str(s)
+		}
 	case []uint64:
 		return arrayOf(e, x)
 	case []int64:

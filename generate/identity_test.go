@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/fixtures"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/numtest"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
@@ -190,5 +191,21 @@ func TestIdentifyFixtures(t *testing.T) {
 	}
 	if f32.Hash == q8.Hash {
 		t.Errorf("F32 and Q8_0 fixtures have the same identity %x", f32.Hash)
+	}
+}
+
+// BenchmarkIdentifyWorldVocab hashes the metadata of a file with the full
+// 65536-entry World vocabulary (the bulk of a real model's metadata).
+func BenchmarkIdentifyWorldVocab(b *testing.B) {
+	f, err := gguf.Open(fixtures.Path(b, "vocab", "rwkv-world-vocab.gguf"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	w := &model.Weights{File: f, Config: model.Config{Layers: 1, Dim: 1, HeadSize: 1, Vocab: 65536}}
+	for b.Loop() {
+		if _, err := IdentifyModel(w); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -181,7 +181,8 @@ func (s *Streamer) Text() string { return string(s.output) }
 
 // Generated returns the decoded bytes of every token added (raw, stop string
 // and anything after it included): what a state that was fed those tokens
-// has consumed, for Conversation.Fed.
+// has consumed, for Conversation.Fed. It is complete once generation has
+// ended; before that it lacks an incomplete character held back.
 func (s *Streamer) Generated() []byte { return s.generated }
 
 // Tokens returns how many tokens were added, token 0 included.
