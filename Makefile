@@ -28,6 +28,7 @@ lint: ## gofmt and go vet
 fuzz: ## run each fuzz target for FUZZTIME (default 60s)
 	$(GO) test ./gguf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-60s} -fuzzminimizetime 100x
 	$(GO) test ./tokenizer -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $${FUZZTIME:-60s}
+	$(GO) test ./generate -run '^$$' -fuzz '^FuzzReadStateFile$$' -fuzztime $${FUZZTIME:-60s}
 
 bench: build ## the main job: rwkv bench on the built-in synthetic 0.1B model
 	./$(BIN) bench

@@ -52,6 +52,7 @@ var extraInTests = map[string][]string{
 	"tokenizer":      {},
 	"bench":          {"internal/numtest", "gpu/engine"},
 	"internal/synth": {"cpuref"},
+	"generate":       {"gguf"}, // to build model files for the identity tests
 }
 
 // thirdParty says which folders may import a given third-party binding.
