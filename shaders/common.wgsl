@@ -36,9 +36,12 @@
 //    An entry point that does not use some binding simply skips it; the Go
 //    side then passes an empty gpu.Binding{} at that position.
 //
-// 6. Parameters: a struct of u32/f32/i32 scalars only (no vec3, no arrays),
-//    so its layout is simply 4 bytes per field in declaration order; the Go
-//    side builds it with dev.Params(words...) (f32 via math.Float32bits).
+// 6. Parameters: a struct of u32/f32/i32 scalars (no vec3), nested structs
+//    and arrays of them, each nested struct or array starting at a multiple
+//    of 16 bytes, so that WGSL's uniform layout equals the packed layout of
+//    the Go struct that mirrors it field by field (gpu/engine/params.go,
+//    encoded by gpu.Device.ParamsOf). gpu/engine's TestParamBlocksMatchWGSL
+//    checks names, types and offsets of every block against this text.
 //
 // 7. Element types: f32 buffers are array<f32>. f16 is NOT enabled in WGSL
 //    (wgpu-native rejects `enable f16;`): f16 and bf16 data is stored packed,
