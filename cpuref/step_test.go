@@ -63,3 +63,8 @@ func TestStepRejectsBadSteps(t *testing.T) {
 	_, err = e.Step(ctx, []model.Seq{{Session: s, Tokens: []int{1}}})
 	require.ErrorIs(t, err, model.ErrClosed)
 }
+
+func TestStepConcurrentCallers(t *testing.T) {
+	w := numtest.LoadFixture(t, "Q8_0")
+	numtest.CheckConcurrent(t, New(w), New(w), numtest.Prompts(numtest.FixturePrompt(t), 4), 0)
+}

@@ -269,3 +269,13 @@ func TestStepCancelBetweenPasses(t *testing.T) {
 	e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 1})
 	numtest.CheckCancel(t, e, cpuref.New(w), numtest.FixturePrompt(t), gpuIdealTol)
 }
+
+// TestStepConcurrentCallers steps one engine from several goroutines at
+// once (each its own session, with pipelined Submit/Wait): every sequence
+// equals cpuref run alone.
+func TestStepConcurrentCallers(t *testing.T) {
+	d := gpu.OpenTestDevice(t)
+	w := numtest.LoadFixture(t, "Q8_0")
+	e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 6})
+	numtest.CheckConcurrent(t, e, cpuref.New(w), numtest.Prompts(numtest.FixturePrompt(t), 6), gpuIdealTol)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -281,4 +282,84 @@ func CheckCancel(t *testing.T, e, ref model.Engine, prompt []int, tol float64) {
 	require.NoError(t, err)
 	want := refLogits(t, ref, prompt)
 	checkRows(t, fmt.Sprintf("after cancelling at %d of %d tokens, the rest", done, len(prompt)), rest, want[done*V:], V, tol)
+}
+
+// CheckConcurrent runs one goroutine per prompt, each with its own session:
+// a prefill that picks a token, four chained decode steps (Submit, then
+// Wait one step behind), and a last step returning logits; all goroutines
+// step the engine at the same time. Each sequence's tokens must be ref's
+// greedy choices and its last logits ref's, as if it had run alone.
+func CheckConcurrent(t *testing.T, e, ref model.Engine, prompts [][]int, tol float64) {
+	t.Helper()
+	type out struct {
+		tokens []int
+		logits []float32
+		err    error
+	}
+	outs := make([]out, len(prompts))
+	var wg sync.WaitGroup
+	for i, p := range prompts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = runChain(e, p)
+		}()
+	}
+	wg.Wait()
+	V := e.Config().Vocab
+	for i, p := range prompts {
+		o := outs[i]
+		require.NoError(t, o.err, "sequence %d", i)
+		ids := append([]int(nil), p...)
+		want := refLogits(t, ref, ids)
+		for k, tok := range o.tokens {
+			last := want[len(want)-V:]
+			if w := model.Argmax(last); w != tok {
+				t.Fatalf("sequence %d: decode step %d chose %d, the reference %d", i, k, tok, w)
+			}
+			ids = append(ids, tok)
+			want = refLogits(t, ref, ids)
+		}
+		checkRows(t, fmt.Sprintf("sequence %d, last logits", i), o.logits, want[len(want)-V:], V, tol)
+	}
+}
+
+// runChain is one goroutine of CheckConcurrent.
+func runChain(e model.Engine, prompt []int) (o struct {
+	tokens []int
+	logits []float32
+	err    error
+}) {
+	ctx := context.Background()
+	s, err := e.NewSession()
+	if err != nil {
+		o.err = err
+		return o
+	}
+	defer s.Close()
+	p, err := e.Submit(ctx, []model.Seq{{Session: s, Tokens: prompt, Want: model.WantToken}})
+	for k := 0; err == nil && k < 5; k++ {
+		want := model.WantToken
+		if k == 4 {
+			want = model.WantLast
+		}
+		var next model.Pending
+		if next, err = e.Submit(ctx, []model.Seq{{Session: s, Continue: true, Want: want}}); err != nil {
+			break
+		}
+		var r []model.SeqResult
+		if r, err = p.Wait(); err != nil {
+			break
+		}
+		o.tokens = append(o.tokens, r[0].Token)
+		p = next
+	}
+	if err == nil {
+		var r []model.SeqResult
+		if r, err = p.Wait(); err == nil {
+			o.logits = r[0].Logits
+		}
+	}
+	o.err = err
+	return o
 }
