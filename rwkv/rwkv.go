@@ -84,6 +84,10 @@ func Open(path string, opt Options) (*Model, error) {
 		f.Close()
 		return nil, err
 	}
+	if err := m.releaseFile(); err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -140,12 +144,12 @@ func open(f *gguf.File, opt Options) (*Model, error) {
 		dev.Close()
 		return nil, err
 	}
-	// The GPU engine needs the file only for the upload.
 	m.Engine, m.dev = e, dev
-	return m, m.releaseFile()
+	return m, nil
 }
 
-// releaseFile closes the file when the engine no longer needs it.
+// releaseFile closes the file when the engine no longer needs it: the GPU
+// engine needs it only for the upload.
 func (m *Model) releaseFile() error {
 	if _, onGPU := m.Engine.(*engine.Engine); !onGPU || m.file == nil {
 		return nil

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -148,4 +150,28 @@ func TestVerifyCommand(t *testing.T) {
 	out, _, err = run(t, "verify", "-m", fixtures.Path(t, "tiny", "rwkv7-tiny-Q2_K.gguf"), "--tokens", ids, "--ref", ref)
 	require.ErrorContains(t, err, "does not match")
 	require.Contains(t, out, "first mismatch position")
+}
+
+// TestVerifyStreams runs verify --streams on a fixture: every stream is
+// listed, the last line gives the worst error, and a tolerance below it
+// makes the command fail naming the stream.
+func TestVerifyStreams(t *testing.T) {
+	d := gpu.OpenTestDevice(t)
+	d.Close()
+	model := fixtures.Path(t, "tiny", "rwkv7-tiny-Q8_0.gguf")
+	out, _, err := run(t, "verify", "-m", model, "--streams", "5", "-n", "30")
+	require.NoError(t, err, out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Contains(t, out, "sequence 4")
+	last := lines[len(lines)-1]
+	require.True(t, strings.HasPrefix(last, "worst relative L2 over 5 streams: "), last)
+	worst, err := strconv.ParseFloat(strings.TrimPrefix(last, "worst relative L2 over 5 streams: "), 64)
+	require.NoError(t, err)
+	require.Greater(t, worst, 0.0, "the GPU rounds differently from the CPU reference")
+	require.Less(t, worst, 1e-4)
+	out, _, err = run(t, "verify", "-m", model, "--streams", "5", "-n", "30", "--tol", fmt.Sprint(worst/2))
+	require.ErrorContains(t, err, "streams do not match the CPU reference")
+	require.Contains(t, out, "FAIL")
+	_, _, err = run(t, "verify", "-m", model, "--streams", "-3")
+	require.ErrorContains(t, err, "--streams -3: expected a number of sequences from 1 to 256")
 }

@@ -17,8 +17,9 @@ type verifyOptions struct {
 	model  string
 	tokens string
 	n      int
-	ref    string
-	tol    float64
+	ref     string
+	tol     float64
+	streams int
 }
 
 func newVerifyCmd(g *globalFlags) *cobra.Command {
@@ -41,6 +42,7 @@ an argmax differs, naming the first mismatching position and index.`,
 	cmd.Flags().IntVarP(&o.n, "n", "n", 32, "number of pseudo-random tokens when --tokens is not given")
 	cmd.Flags().StringVar(&o.ref, "ref", "", "reference logits file instead of the CPU reference")
 	cmd.Flags().Float64Var(&o.tol, "tol", 1e-4, "largest relative L2 error accepted")
+	cmd.Flags().IntVar(&o.streams, "streams", 0, "also run this many sequences at once through batched steps (prompts derived from the tokens) and compare each with the CPU reference alone")
 	return cmd
 }
 
@@ -68,6 +70,9 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 	}
 	if err := model.CheckTokens(ids, c.Vocab); err != nil {
 		return fmt.Errorf("--tokens: %w", err)
+	}
+	if o.streams != 0 {
+		return verifyStreams(stdout, stderr, lm, ids, o, g)
 	}
 	var ref []float32
 	refName := "cpu reference (batch)"

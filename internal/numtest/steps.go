@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rwkv-gpu/rwkv-gpu/internal/streams"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
@@ -19,167 +20,32 @@ import (
 // reference engine (the CPU reference). tol is the relative L2 error
 // allowed per sequence (0: bit for bit).
 
-// streamSeq is one sequence of a schedule: its session, every token it has
-// consumed so far, and what the steps returned for it.
-type streamSeq struct {
-	name    string
-	s       model.Session
-	inputs  []int // every token consumed, in order
-	rows    []row // logits returned, by position
-	chosen  []row // tokens chosen (WantToken), by position
-	pending bool  // a token was chosen and not yet fed
-	last    int   // the token last chosen
-	closed  bool
-}
+// Prompts returns n ragged prompts cut from base (see streams.Prompts).
+func Prompts(base []int, n int) [][]int { return streams.Prompts(base, n) }
 
-// row is what a step returned for one position (the index into inputs of
-// the token whose logits these are).
-type row struct {
-	pos    int
-	logits []float32
-	token  int
-}
-
-// Prompts returns n ragged prompts cut from base (rotated, lengths from 1
-// to 2·len(base)/3), so that sequences differ in content and length.
-func Prompts(base []int, n int) [][]int {
-	out := make([][]int, n)
-	for i := range out {
-		length := 1 + (7*i+2)%(2*len(base)/3)
-		p := make([]int, length)
-		for j := range p {
-			p[j] = base[(5*i+j)%len(base)]
-		}
-		out[i] = p
-	}
-	return out
-}
-
-// CheckMixedSteps runs len(prompts) sequences through a schedule that
-// mixes prefill and decode in each step, with sequences joining and leaving
-// between steps, every kind of Want and chained (Continue) decoding, and
-// compares each sequence with ref run alone.
+// CheckMixedSteps runs len(prompts) sequences through streams.Run's
+// schedule (prefill and decode mixed in each step, sequences joining and
+// leaving, every kind of Want, chained decoding) and compares each sequence
+// with ref run alone: bit for bit when tol is 0, else within tol relative
+// L2 with every argmax equal.
 func CheckMixedSteps(t *testing.T, e, ref model.Engine, prompts [][]int, tol float64) {
 	t.Helper()
 	ctx := context.Background()
-	n := len(prompts)
-	seqs := make([]*streamSeq, n)
-	open := func(i int) {
-		s, err := e.NewSession()
-		require.NoError(t, err, "NewSession for sequence %d", i)
-		seqs[i] = &streamSeq{name: fmt.Sprintf("sequence %d", i), s: s}
-	}
-	defer func() {
-		for _, q := range seqs {
-			if q != nil && !q.closed {
-				q.s.Close()
-			}
+	got, err := streams.Run(ctx, e, prompts)
+	require.NoError(t, err)
+	require.Len(t, got, len(prompts))
+	for _, q := range got {
+		c, err := streams.Compare(ctx, ref, q)
+		require.NoError(t, err)
+		if tol == 0 && !c.Identical {
+			t.Errorf("%s: not bit-identical to the sequence alone: %s; argmax differs at %v", c.Name, c.First, c.ArgmaxDiffs)
 		}
-	}()
-	// Round r: sequence i joins at round i%3 with its prompt; afterwards it
-	// decodes one token per round (Continue when the device chose its last
-	// token, else the argmax of its last logits fed from the host), and it
-	// leaves after round 3 + i%4.
-	for round := 0; round < 7; round++ {
-		var step []model.Seq
-		var who []*streamSeq
-		for i := range n {
-			join, leave := i%3, 3+i%4
-			switch {
-			case round < join || seqs[i] != nil && seqs[i].closed:
-				continue
-			case round > leave:
-				require.NoError(t, seqs[i].s.Close())
-				require.NoError(t, seqs[i].s.Close(), "closing twice")
-				seqs[i].closed = true
-				continue
-			case round == join:
-				open(i)
-				want := []model.Want{model.WantLast, model.WantAll, model.WantToken, model.WantNothing}[i%4]
-				step = append(step, model.Seq{Session: seqs[i].s, Tokens: prompts[i], Want: want})
-			default:
-				q := seqs[i]
-				want := model.WantToken
-				if (round+i)%3 == 0 {
-					want = model.WantLast
-				}
-				sq := model.Seq{Session: q.s, Want: want}
-				switch {
-				case q.pending:
-					sq.Continue = true
-				case len(q.rows) > 0:
-					sq.Tokens = []int{model.Argmax(q.rows[len(q.rows)-1].logits)}
-				default: // joined with WantNothing: feed its first prompt token again
-					sq.Tokens = []int{prompts[i][0]}
-				}
-				step = append(step, sq)
-			}
-			who = append(who, seqs[i])
+		if c.Stats.RelL2 > tol || c.Stats.NonFinite > 0 || len(c.ArgmaxDiffs) > 0 {
+			t.Errorf("%s: relative L2 %.3g (tolerance %.3g), %d non-finite, argmax differs at %v; largest difference %s",
+				c.Name, c.Stats.RelL2, tol, c.Stats.NonFinite, c.ArgmaxDiffs, c.First)
 		}
-		if len(step) == 0 {
-			continue
-		}
-		res, err := e.Step(ctx, step)
-		require.NoError(t, err, "round %d", round)
-		require.Len(t, res, len(step))
-		for k, sq := range step {
-			q := who[k]
-			if sq.Continue {
-				sq.Tokens = append(append([]int(nil), sq.Tokens...), q.last)
-				q.pending = false
-			}
-			require.Equal(t, len(sq.Tokens), res[k].Consumed, "%s round %d: consumed", q.name, round)
-			first := len(q.inputs)
-			q.inputs = append(q.inputs, sq.Tokens...)
-			last := len(q.inputs) - 1
-			V := e.Config().Vocab
-			switch sq.Want {
-			case model.WantAll:
-				require.Len(t, res[k].Logits, len(sq.Tokens)*V, "%s round %d: logits", q.name, round)
-				for p := first; p <= last; p++ {
-					q.rows = append(q.rows, row{pos: p, logits: res[k].Logits[(p-first)*V : (p-first+1)*V]})
-				}
-			case model.WantLast:
-				require.Len(t, res[k].Logits, V, "%s round %d: logits", q.name, round)
-				q.rows = append(q.rows, row{pos: last, logits: res[k].Logits})
-			case model.WantToken:
-				require.Nil(t, res[k].Logits)
-				q.chosen = append(q.chosen, row{pos: last, token: res[k].Token})
-				q.pending, q.last = true, res[k].Token
-			default:
-				require.Nil(t, res[k].Logits)
-			}
-		}
+		t.Logf("%s: %d tokens consumed, %d logits rows and %d chosen tokens checked, rel L2 %.2g", c.Name, c.Tokens, c.Rows, len(q.Chosen), c.Stats.RelL2)
 	}
-	for _, q := range seqs {
-		compareAlone(t, ref, q, tol)
-	}
-}
-
-// compareAlone runs q's whole input on ref in one call and compares every
-// row q received, and every token chosen for it (the argmax of ref's
-// logits at that position).
-func compareAlone(t *testing.T, ref model.Engine, q *streamSeq, tol float64) {
-	t.Helper()
-	if q == nil || len(q.inputs) == 0 {
-		return
-	}
-	V := ref.Config().Vocab
-	want := refLogits(t, ref, q.inputs)
-	var got, exp []float32
-	for _, r := range q.rows {
-		got = append(got, r.logits...)
-		exp = append(exp, want[r.pos*V:(r.pos+1)*V]...)
-	}
-	if len(got) > 0 {
-		checkRows(t, q.name, got, exp, V, tol)
-	}
-	for _, c := range q.chosen {
-		if w := model.Argmax(want[c.pos*V : (c.pos+1)*V]); w != c.token {
-			t.Errorf("%s: token chosen at position %d is %d, the reference's argmax is %d", q.name, c.pos, c.token, w)
-		}
-	}
-	t.Logf("%s: %d tokens consumed, %d logits rows and %d chosen tokens checked", q.name, len(q.inputs), len(q.rows), len(q.chosen))
 }
 
 func refLogits(t *testing.T, ref model.Engine, ids []int) []float32 {
