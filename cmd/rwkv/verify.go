@@ -14,9 +14,9 @@ import (
 )
 
 type verifyOptions struct {
-	model  string
-	tokens string
-	n      int
+	model   string
+	tokens  string
+	n       int
 	ref     string
 	tol     float64
 	streams int
