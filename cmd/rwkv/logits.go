@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rwkv-gpu/rwkv-gpu/internal/outfile"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
@@ -49,17 +50,17 @@ func runLogits(o *logitsOptions, g *globalFlags) error {
 	if o.mode != "seq" && o.mode != "batch" {
 		return fmt.Errorf("--mode %q: expected seq or batch", o.mode)
 	}
-	ids, err := parseIDs(o.tokens)
-	if err != nil {
-		return fmt.Errorf("--tokens: %w", err)
+	if err := outfile.Check(o.out, o.model); err != nil {
+		return fmt.Errorf("-o: %w", err)
 	}
 	lm, err := openModel(o.model)
 	if err != nil {
 		return err
 	}
 	defer lm.Close()
-	if err := model.CheckTokens(ids, lm.weights.Config.Vocab); err != nil {
-		return fmt.Errorf("--tokens: %w", err)
+	ids, err := parseTokenIDs("--tokens", o.tokens, lm.weights.Config.Vocab)
+	if err != nil {
+		return err
 	}
 	eng, err := openEngine(lm, engineOptions{device: o.device, seqs: 1, chunk: 64}, g, os.Stderr)
 	if err != nil {
@@ -70,7 +71,13 @@ func runLogits(o *logitsOptions, g *globalFlags) error {
 	if err != nil {
 		return err
 	}
-	return model.WriteFileAtomic(o.out, func(w io.Writer) error { return writeFloat32s(w, logits) })
+	if err := checkFinite("the logits", logits, eng.Config().Vocab); err != nil {
+		return err
+	}
+	if err := outfile.Write(o.out, func(w io.Writer) error { return writeFloat32s(w, logits) }, o.model); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+	return nil
 }
 
 // computeLogits runs ids from a fresh state and returns [T][V] logits.

@@ -25,18 +25,20 @@ var allowed = map[string][]string{
 	"generate":          {"model", "tokenizer"},
 	"serve":             {"model", "tokenizer", "generate"},
 	"cpuref":            {"model", "gguf", "tokenizer"},
-	"gpu":               {"model", "gguf", "shaders", "tokenizer", "gpu/vkinfo"},
+	"gpu":               {"model", "gguf", "shaders", "tokenizer", "gpu/vkinfo", "internal/testenv"},
 	"gpu/vkinfo":        {},
 	"internal/numtest":  {"gguf", "model", "tokenizer", "internal/fixtures", "internal/numcmp"},
 	"internal/numcmp":   {},
-	"internal/synth":    {"gguf", "model", "tokenizer"},
+	"internal/synth":    {"gguf", "model", "tokenizer", "internal/outfile"},
 	"bench":             {"model", "cpuref", "gpu", "gpu/vkinfo", "gguf", "tokenizer", "internal/synth", "generate"},
-	"internal/fixtures": {},
+	"internal/fixtures": {"internal/testenv"},
+	"internal/testenv":  {},
+	"internal/outfile":  {},
 	"cmd/rwkv":          {"*"},
 }
 
 // anyTest lists helper packages every folder may import from _test.go files.
-var anyTest = []string{"internal/fixtures", "internal/numtest"}
+var anyTest = []string{"internal/fixtures", "internal/numtest", "internal/testenv"}
 
 // extraInTests lists project packages a folder may also import from its
 // _test.go files (gpu is checked against cpuref only in tests).
