@@ -162,6 +162,17 @@ var ErrUnsupportedType = errors.New("unsupported tensor type")
 // format. It returns a *ValidationError listing all problems, a
 // *NoWeightsError when none of the expected tensors is present, or nil.
 func Validate(f *gguf.File, c Config) error {
+	// Decide from the counts before listing 6 + 28·L names: a header of a
+	// few bytes may claim a million layers.
+	want := 6 + 28*c.Layers
+	_, vocab := f.Get(KeyTokens)
+	if len(f.Tensors) == 0 {
+		return &NoWeightsError{File: f.Path, Expected: want, HasVocab: vocab}
+	}
+	if want > 2*len(f.Tensors)+64 {
+		return &ValidationError{File: f.Path, Problems: []string{fmt.Sprintf(
+			"the file holds %d tensors, far fewer than the %d that %s = %d needs", len(f.Tensors), want, KeyBlockCount, c.Layers)}}
+	}
 	specs := c.TensorSpecs()
 	present := 0
 	for _, s := range specs {
@@ -170,7 +181,6 @@ func Validate(f *gguf.File, c Config) error {
 		}
 	}
 	if present == 0 {
-		_, vocab := f.Get(KeyTokens)
 		return &NoWeightsError{File: f.Path, Expected: len(specs), Others: len(f.Tensors), HasVocab: vocab}
 	}
 	var problems []string
