@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -131,7 +132,7 @@ var getters = []getter{
 // type, arrays of each, odd keys, repeated keys), reads the file back and
 // calls every typed getter on every key: none may panic, the getter of the
 // value's own type returns exactly the value written (floats bit for bit),
-// every other getter fails naming the key and both types, and a missing key
+// every other getter fails naming the key (quoted) and both types, and a missing key
 // is ErrKeyNotFound.
 func FuzzMetadataGetters(f *testing.F) {
 	f.Add([]byte{})
@@ -174,7 +175,7 @@ func FuzzMetadataGetters(f *testing.F) {
 					}
 					continue
 				}
-				if err == nil || !strings.Contains(err.Error(), "has type "+wv.typeString()) || !strings.Contains(err.Error(), key) {
+				if err == nil || !strings.Contains(err.Error(), "has type "+wv.typeString()) || !strings.Contains(err.Error(), strconv.Quote(key)) {
 					t.Fatalf("key %q (%s) read as %s: got %v, %v; want an error naming the key and both types", key, wv.typeString(), g.typ, got, err)
 				}
 			}
