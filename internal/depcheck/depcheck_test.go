@@ -21,7 +21,7 @@ var allowed = map[string][]string{
 	"gguf":              {},
 	"tokenizer":         {},
 	"shaders":           {},
-	"model":             {"gguf", "tokenizer"},
+	"model":             {"gguf", "tokenizer", "internal/outfile"}, // outfile: for WriteFileAtomic in state.go
 	"generate":          {"model", "tokenizer"},
 	"serve":             {"model", "tokenizer", "generate"},
 	"cpuref":            {"model", "gguf", "tokenizer"},

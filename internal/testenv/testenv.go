@@ -31,7 +31,11 @@ func Missing(t testing.TB, strict bool, format string, args ...any) {
 	t.Helper()
 	reason := fmt.Sprintf(format, args...)
 	if strict {
-		t.Fatalf("%s (CI or RWKV_REQUIRE_GPU is set, so this fails instead of skipping)", reason)
+		why := "RWKV_REQUIRE_GPU=1"
+		if CI() {
+			why = "CI"
+		}
+		t.Fatalf("%s (%s is set, so this fails instead of skipping)", reason, why)
 	}
 	t.Skipf("skipping: %s", reason)
 }
