@@ -2,6 +2,7 @@
 GO      ?= go
 BIN     ?= bin/rwkv
 PKGS    ?= ./...
+FUZZTIME ?= 60s
 
 .PHONY: help build test test-gpu test-short lint fuzz bench device-pack clean
 
@@ -25,10 +26,8 @@ test-short: ## quick tests only (skips the slow whole-model checks)
 lint: ## gofmt and go vet
 	gofmt -l . ; $(GO) vet $(PKGS)
 
-fuzz: ## run each fuzz target for FUZZTIME (default 60s)
-	$(GO) test ./gguf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-60s} -fuzzminimizetime 100x
-	$(GO) test ./tokenizer -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $${FUZZTIME:-60s}
-	$(GO) test ./generate -run '^$$' -fuzz '^FuzzReadStateFile$$' -fuzztime $${FUZZTIME:-60s}
+fuzz: ## run every fuzz target in the repo (scripts/fuzz.sh) for FUZZTIME each (default 60s)
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 bench: build ## the main job: rwkv bench on the built-in synthetic 0.1B model
 	./$(BIN) bench

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cogentcore/webgpu/wgpu"
+
+	"github.com/rwkv-gpu/rwkv-gpu/internal/testenv"
 )
 
 func TestAdaptersFindsLavapipe(t *testing.T) {
@@ -16,10 +18,7 @@ func TestAdaptersFindsLavapipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(ads) == 0 {
-		if RequireGPU() {
-			t.Fatal("no WebGPU adapter (RWKV_REQUIRE_GPU or CI set)")
-		}
-		t.Skip("no WebGPU adapter")
+		testenv.NoGPU(t, "%v", ErrNoAdapter)
 	}
 	found := false
 	for i, a := range ads {
@@ -164,8 +163,8 @@ func TestRequiredLimits(t *testing.T) {
 func TestOpenReportsLimits(t *testing.T) {
 	var log strings.Builder
 	d, err := Open(Options{Adapter: AutoAdapter, Log: &log})
-	if errors.Is(err, ErrNoAdapter) && !RequireGPU() {
-		t.Skip(err)
+	if errors.Is(err, ErrNoAdapter) {
+		testenv.NoGPU(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rwkv-gpu/rwkv-gpu/internal/testenv"
 	"github.com/rwkv-gpu/rwkv-gpu/shaders"
 )
 
@@ -97,7 +98,8 @@ func TestBindingAboveLimitIsRefusedAndSubRangesWork(t *testing.T) {
 	d := OpenTestDevice(t)
 	lim := d.MaxBindingSize()
 	if lim > 512<<20 {
-		t.Skipf("binding limit %s: too large to exceed cheaply in a test", fmtBytes(lim))
+		// CI runs on lavapipe (a 128 MiB limit); elsewhere skipping is fine.
+		testenv.Missing(t, testenv.CI(), "binding limit %s: too large to exceed cheaply in a test", fmtBytes(lim))
 	}
 	const tail = 1024 // floats after the limit
 	big, err := d.NewBuffer("big", lim+4*tail)

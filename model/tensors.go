@@ -124,6 +124,34 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("model: %s: %d tensor problem(s):\n  %s", e.File, len(e.Problems), strings.Join(e.Problems, "\n  "))
 }
 
+// NoWeightsError is Validate's error for a file that holds none of the
+// tensors of the model its metadata describes: a vocabulary-only GGUF, or a
+// header without data. One line instead of one problem per missing tensor.
+type NoWeightsError struct {
+	File     string
+	Expected int  // tensors the configuration needs
+	Others   int  // tensors present that the configuration does not name
+	HasVocab bool // the file holds tokenizer.ggml.tokens
+}
+
+func (e *NoWeightsError) Error() string {
+	return fmt.Sprintf("model: %s: %s: it is not a model file", e.File, e.Reason())
+}
+
+// Reason is the message without the file name, e.g. "has the vocabulary but
+// no weight tensors (0 of 342 expected)".
+func (e *NoWeightsError) Reason() string {
+	what := "has no weight tensors"
+	if e.HasVocab {
+		what = "has the vocabulary but no weight tensors"
+	}
+	others := ""
+	if e.Others > 0 {
+		others = fmt.Sprintf(", %d other tensors", e.Others)
+	}
+	return fmt.Sprintf("%s (0 of %d expected%s)", what, e.Expected, others)
+}
+
 // ErrUnsupportedType is wrapped by errors about tensor types this engine
 // cannot compute with.
 var ErrUnsupportedType = errors.New("unsupported tensor type")
@@ -131,11 +159,33 @@ var ErrUnsupportedType = errors.New("unsupported tensor type")
 // Validate checks the tensor table of f against the configuration: every
 // missing, extra or misshaped tensor is reported by name with the expected
 // and found shape, as is any tensor whose type is not a supported weight
-// format. It returns a *ValidationError listing all problems, or nil.
+// format. It returns a *ValidationError listing all problems, a
+// *NoWeightsError when none of the expected tensors is present, or nil.
 func Validate(f *gguf.File, c Config) error {
+	// Decide from the counts before listing 6 + 28·L names: a header of a
+	// few bytes may claim a million layers.
+	want := 6 + 28*c.Layers
+	_, vocab := f.Get(KeyTokens)
+	if len(f.Tensors) == 0 {
+		return &NoWeightsError{File: f.Path, Expected: want, HasVocab: vocab}
+	}
+	if want > 2*len(f.Tensors)+64 {
+		return &ValidationError{File: f.Path, Problems: []string{fmt.Sprintf(
+			"the file holds %d tensors, far fewer than the %d that %s = %d needs", len(f.Tensors), want, KeyBlockCount, c.Layers)}}
+	}
+	specs := c.TensorSpecs()
+	present := 0
+	for _, s := range specs {
+		if _, ok := f.Tensor(s.Name); ok {
+			present++
+		}
+	}
+	if present == 0 {
+		return &NoWeightsError{File: f.Path, Expected: len(specs), Others: len(f.Tensors), HasVocab: vocab}
+	}
 	var problems []string
 	expected := map[string]bool{}
-	for _, s := range c.TensorSpecs() {
+	for _, s := range specs {
 		expected[s.Name] = true
 		ti, ok := f.Tensor(s.Name)
 		if !ok {

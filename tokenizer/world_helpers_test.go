@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rwkv-gpu/rwkv-gpu/internal/fixtures"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/testenv"
 )
 
 // This file holds test-only helpers: a parser for BlinkDL's vocabulary file
@@ -291,8 +292,12 @@ func loadCases(tb testing.TB) []tokCase {
 
 // optionalFixture returns the path of a shared fixture, or "" when it cannot
 // be found, without skipping or failing tb (the fuzz target then falls back
-// to a synthetic vocabulary).
+// to a synthetic vocabulary). Under CI a missing fixture fails tb, as
+// everywhere else.
 func optionalFixture(tb testing.TB, elem ...string) string {
+	if testenv.CI() {
+		return fixtures.Path(tb, elem...)
+	}
 	q := &quietTB{TB: tb}
 	p := fixtures.Path(q, elem...)
 	if q.missing {

@@ -80,6 +80,9 @@ func runBench(cmd *cobra.Command, o *benchOptions, g *globalFlags) error {
 	if o.json && o.csv {
 		return fmt.Errorf("give either --json or --csv")
 	}
+	if err := checkBenchSizes(o); err != nil {
+		return err
+	}
 	batches, err := parseBatches(o.batches)
 	if err != nil {
 		return err
@@ -213,12 +216,42 @@ func benchModels(o *benchOptions, stderr io.Writer) ([]string, error) {
 	return []string{path}, nil
 }
 
+// Bounds of the bench sizes: far above any useful run, low enough that a
+// typo does not start an hour-long one.
+const (
+	maxBenchTokens = 1 << 16
+	maxBenchReps   = 1000
+	maxBenchBatch  = 64
+)
+
+// checkBenchSizes checks -p, -n and -r, naming the flag and the range.
+func checkBenchSizes(o *benchOptions) error {
+	if err := checkInt("-p/--n-prompt", o.prompt, 0, maxBenchTokens); err != nil {
+		return err
+	}
+	if err := checkInt("-n/--n-gen", o.gen, 0, maxBenchTokens); err != nil {
+		return err
+	}
+	if err := checkInt("-r/--repetitions", o.reps, 1, maxBenchReps); err != nil {
+		return err
+	}
+	if o.prompt == 0 && o.gen == 0 {
+		return fmt.Errorf("-p 0 and -n 0: nothing to measure (give a prompt length, a generation length or both)")
+	}
+	return nil
+}
+
+// parseBatches reads -b: a list of sequence counts in [1, maxBenchBatch].
 func parseBatches(s string) ([]int, error) {
+	fields := listFields(s)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("-b/--batch %q: expected comma-separated sequence counts in [1, %d]", s, maxBenchBatch)
+	}
 	var out []int
-	for _, f := range strings.Split(s, ",") {
-		b, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || b < 1 || b > 64 {
-			return nil, fmt.Errorf("-b %q: expected sequence counts between 1 and 64", s)
+	for i, f := range fields {
+		b, err := strconv.Atoi(f)
+		if err != nil || b < 1 || b > maxBenchBatch {
+			return nil, fmt.Errorf("-b/--batch: item %d %q is not a sequence count (expected an integer in [1, %d])", i+1, f, maxBenchBatch)
 		}
 		out = append(out, b)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 )
 
 type infoOptions struct {
+	check    bool
 	tensors  bool
 	metadata bool
 	json     bool
@@ -32,6 +34,7 @@ func newInfoCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&o.tensors, "tensors", false, "list every tensor (name, type, shape, bytes)")
 	cmd.Flags().BoolVar(&o.metadata, "metadata", false, "list every metadata key and value")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object for machines")
+	cmd.Flags().BoolVar(&o.check, "check", false, "dequantize every tensor and name those holding NaN or Inf (fails when any does)")
 	return cmd
 }
 
@@ -50,6 +53,8 @@ type infoReport struct {
 	Types        []infoType         `json:"types"`
 	Memory       map[string]int64   `json:"memory_estimate_bytes,omitempty"`
 	Problems     []string           `json:"problems,omitempty"`
+	NonFinite    []infoNonFinite    `json:"non_finite,omitempty"`
+	Unchecked    []string           `json:"unchecked,omitempty"`
 	Tensors      []infoTensor       `json:"tensors,omitempty"`
 	Metadata     map[string]infoKey `json:"metadata,omitempty"`
 }
@@ -99,8 +104,11 @@ func buildInfo(f *gguf.File, o *infoOptions) (*infoReport, error) {
 		}
 		if err := model.Validate(f, c); err != nil {
 			validationErr = err
+			var nw *model.NoWeightsError
 			if ve, ok := err.(*model.ValidationError); ok {
 				r.Problems = ve.Problems
+			} else if errors.As(err, &nw) {
+				r.Problems = []string{nw.Reason()}
 			} else {
 				r.Problems = []string{err.Error()}
 			}
@@ -128,6 +136,11 @@ func runInfo(w io.Writer, path string, o *infoOptions) error {
 	}
 	defer f.Close()
 	r, validationErr := buildInfo(f, o)
+	if o.check {
+		if r.NonFinite, r.Unchecked, err = checkTensors(f); err != nil {
+			return err
+		}
+	}
 	if o.json {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -136,11 +149,14 @@ func runInfo(w io.Writer, path string, o *infoOptions) error {
 		}
 	} else {
 		printInfo(w, f, r, o)
+		if o.check {
+			printCheck(w, r.NonFinite, r.Unchecked, len(f.Tensors))
+		}
 	}
 	if validationErr != nil {
 		return fmt.Errorf("%s is not a usable rwkv7 model: %w", path, validationErr)
 	}
-	return nil
+	return checkError(path, r.NonFinite)
 }
 
 func printInfo(w io.Writer, f *gguf.File, r *infoReport, o *infoOptions) {

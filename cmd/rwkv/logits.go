@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rwkv-gpu/rwkv-gpu/internal/outfile"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
@@ -50,24 +51,30 @@ func runLogits(o *logitsOptions, g *globalFlags) error {
 	if o.mode != "seq" && o.mode != "batch" {
 		return fmt.Errorf("--mode %q: expected seq or batch", o.mode)
 	}
-	ids, err := parseIDs(o.tokens)
-	if err != nil {
-		return fmt.Errorf("--tokens: %w", err)
+	if err := outfile.Check(o.out, o.model); err != nil {
+		return fmt.Errorf("-o: %w", err)
 	}
 	m, err := openRWKV(o.model, engineOptions{device: o.device}, g, os.Stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := model.CheckTokens(ids, m.Config.Vocab); err != nil {
-		return fmt.Errorf("--tokens: %w", err)
+	ids, err := parseTokenIDs("--tokens", o.tokens, m.Config.Vocab)
+	if err != nil {
+		return err
 	}
 	eng := m.Engine
 	logits, err := computeLogits(context.Background(), eng, ids, o.mode)
 	if err != nil {
 		return err
 	}
-	return model.WriteFileAtomic(o.out, func(w io.Writer) error { return writeFloat32s(w, logits) })
+	if err := checkFinite("the logits", logits, eng.Config().Vocab); err != nil {
+		return err
+	}
+	if err := outfile.Write(o.out, func(w io.Writer) error { return writeFloat32s(w, logits) }, o.model); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+	return nil
 }
 
 // computeLogits runs ids from a fresh state and returns [T][V] logits.

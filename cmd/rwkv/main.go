@@ -23,6 +23,9 @@ func newRootCmd() *cobra.Command {
 		Short:         "RWKV-7 inference on any GPU through WebGPU, with a CPU reference",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return checkAdapterFlag(cmd, g)
+		},
 	}
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print progress and device details on stderr")
 	root.PersistentFlags().IntVar(&g.adapter, "gpu", -1, "WebGPU adapter index from `rwkv devices` (default: the best one, or $RWKV_GPU)")

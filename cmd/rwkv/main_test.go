@@ -88,7 +88,7 @@ func TestLogitsBadInputLeavesNoFile(t *testing.T) {
 	model := fixtures.Path(t, "tiny", "rwkv7-tiny-F32.gguf")
 	out := filepath.Join(t.TempDir(), "out.f32")
 	_, _, err := run(t, "logits", "-m", model, "--tokens", "0,5000", "-o", out)
-	require.ErrorContains(t, err, "token 5000 at position 1 is outside the vocabulary")
+	require.ErrorContains(t, err, `--tokens: item 2 "5000" is not a token id (expected an integer in [0, 1024))`)
 	_, statErr := os.Stat(out)
 	require.True(t, os.IsNotExist(statErr), "no output file on error")
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/outfile"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/synth"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
@@ -79,6 +80,9 @@ func runSynth(stdout io.Writer, stderr *os.File, o *synthOptions) error {
 	if o.out == "" {
 		return fmt.Errorf("no output file given: pass -o FILE.gguf")
 	}
+	if err := outfile.Check(o.out); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
 	opt := synth.Options{Preset: p, Type: t, Seed: o.seed}
 	var bar *progressbar.ProgressBar
 	if isTerminal(stderr) {
@@ -106,6 +110,11 @@ func runSynth(stdout io.Writer, stderr *os.File, o *synthOptions) error {
 		return err
 	}
 	elapsed := time.Since(start)
+	if st, err := os.Stat(o.out); err == nil && !st.Mode().IsRegular() {
+		// A device or a FIFO: nothing to read back.
+		fmt.Fprintf(stdout, "wrote %s: %s %s seed %d, %.2f s\n", o.out, p.Name, t, o.seed, elapsed.Seconds())
+		return nil
+	}
 	f, err := gguf.Open(o.out)
 	if err != nil {
 		return err

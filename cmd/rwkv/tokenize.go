@@ -52,7 +52,7 @@ func runTokenize(w io.Writer, o *tokenizeOptions, args []string) error {
 		return err
 	}
 	if o.decode != "" {
-		ids, err := parseIDs(o.decode)
+		ids, err := parseTokenIDs("--decode", o.decode, tok.VocabSize())
 		if err != nil {
 			return err
 		}
@@ -92,21 +92,4 @@ func runTokenize(w io.Writer, o *tokenizeOptions, args []string) error {
 	}
 	_, err = fmt.Fprintln(w, strings.Join(parts, " "))
 	return err
-}
-
-// parseIDs reads a comma- or space-separated list of non-negative token ids.
-func parseIDs(s string) ([]int, error) {
-	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
-	if len(fields) == 0 {
-		return nil, fmt.Errorf("no token ids in %q", s)
-	}
-	ids := make([]int, len(fields))
-	for i, f := range fields {
-		v, err := strconv.Atoi(f)
-		if err != nil || v < 0 {
-			return nil, fmt.Errorf("token id %d (%q) is not a non-negative integer", i, f)
-		}
-		ids[i] = v
-	}
-	return ids, nil
 }

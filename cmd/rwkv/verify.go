@@ -10,8 +10,11 @@ import (
 
 	"github.com/rwkv-gpu/rwkv-gpu/cpuref"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/numcmp"
-	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
+
+// maxVerifyTokens bounds verify -n: enough for any check, small enough that
+// the CPU reference finishes.
+const maxVerifyTokens = 4096
 
 type verifyOptions struct {
 	model   string
@@ -39,14 +42,22 @@ an argmax differs, naming the first mismatching position and index.`,
 	}
 	cmd.Flags().StringVarP(&o.model, "model", "m", "", "GGUF model file")
 	cmd.Flags().StringVar(&o.tokens, "tokens", "", "comma-separated token ids (default: -n pseudo-random ids)")
-	cmd.Flags().IntVarP(&o.n, "n", "n", 32, "number of pseudo-random tokens when --tokens is not given")
+	cmd.Flags().IntVarP(&o.n, "n", "n", 32, "number of pseudo-random tokens when --tokens is not given, in [1, 4096]")
 	cmd.Flags().StringVar(&o.ref, "ref", "", "reference logits file instead of the CPU reference")
-	cmd.Flags().Float64Var(&o.tol, "tol", 1e-4, "largest relative L2 error accepted")
+	cmd.Flags().Float64Var(&o.tol, "tol", 1e-4, "largest relative L2 error accepted, in (0, 1)")
 	cmd.Flags().IntVar(&o.streams, "streams", 0, "also run this many sequences at once through batched steps (prompts derived from the tokens) and compare each with the CPU reference alone")
 	return cmd
 }
 
 func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error {
+	if err := checkTolerance("--tol", o.tol); err != nil {
+		return err
+	}
+	if o.tokens == "" {
+		if err := checkInt("-n", o.n, 1, maxVerifyTokens); err != nil {
+			return err
+		}
+	}
 	lm, err := openModel(o.model)
 	if err != nil {
 		return err
@@ -55,21 +66,15 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 	c := lm.weights.Config
 	var ids []int
 	if o.tokens != "" {
-		if ids, err = parseIDs(o.tokens); err != nil {
-			return fmt.Errorf("--tokens: %w", err)
+		if ids, err = parseTokenIDs("--tokens", o.tokens, c.Vocab); err != nil {
+			return err
 		}
 	} else {
-		if o.n < 1 {
-			return fmt.Errorf("-n %d: expected at least one token", o.n)
-		}
 		x := uint32(2024)
 		for i := 0; i < o.n; i++ {
 			x = x*1664525 + 1013904223
 			ids = append(ids, int(x>>8)%c.Vocab)
 		}
-	}
-	if err := model.CheckTokens(ids, c.Vocab); err != nil {
-		return fmt.Errorf("--tokens: %w", err)
 	}
 	if o.streams != 0 {
 		return verifyStreams(stdout, stderr, lm, ids, o, g)
@@ -83,10 +88,14 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 		if len(ref) != len(ids)*c.Vocab {
 			return fmt.Errorf("--ref %s holds %d values, expected %d tokens × %d", o.ref, len(ref), len(ids), c.Vocab)
 		}
+		if err := checkFinite("--ref "+o.ref, ref, c.Vocab); err != nil {
+			return fmt.Errorf("%w: it cannot serve as a reference", err)
+		}
 		refName = o.ref
 	} else if ref, err = computeLogits(context.Background(), cpuref.New(lm.weights), ids, "batch"); err != nil {
 		return err
 	}
+	refBad := countNonFinite(ref)
 	m, err := loadOn(lm, engineOptions{device: "gpu"}, g, stderr)
 	if err != nil {
 		return err
@@ -97,6 +106,7 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "mode\trel L2\tmax abs\targmax\tverdict")
 	var failures []string
+	bothNonFinite := 0
 	for _, mode := range []string{"seq", "batch"} {
 		got, err := computeLogits(context.Background(), eng, ids, mode)
 		if err != nil {
@@ -105,7 +115,18 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 		s := numcmp.Compare(got, ref)
 		bad := numcmp.RowArgmaxMismatches(got, ref, c.Vocab)
 		verdict := "ok"
-		if s.NonFinite > 0 || s.RelL2 > o.tol || len(bad) > 0 {
+		switch {
+		case s.NonFinite > 0 && refBad > 0:
+			// Both engines agree that the model gives NaN or Inf: the
+			// weights, not the GPU, are at fault.
+			verdict = "FAIL"
+			bothNonFinite++
+			failures = append(failures, fmt.Sprintf("%s: both engines produce non-finite values: the GPU %d (%s), the CPU reference %d (%s)",
+				mode, s.NonFinite, firstNonFinite(got, c.Vocab), refBad, firstNonFinite(ref, c.Vocab)))
+		case refBad > 0:
+			verdict = "FAIL"
+			failures = append(failures, fmt.Sprintf("%s: the CPU reference produces %d non-finite values (%s), the GPU none", mode, refBad, firstNonFinite(ref, c.Vocab)))
+		case s.NonFinite > 0 || s.RelL2 > o.tol || len(bad) > 0:
 			verdict = "FAIL"
 			i := numcmp.FirstMismatch(got, ref, 0, o.tol)
 			if i < 0 {
@@ -117,11 +138,15 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 		fmt.Fprintf(tw, "%s\t%.3g\t%.3g\t%d/%d\t%s\n", mode, s.RelL2, s.MaxAbs, len(ids)-len(bad), len(ids), verdict)
 	}
 	tw.Flush()
-	if len(failures) > 0 {
-		for _, f := range failures {
-			fmt.Fprintln(stdout, f)
-		}
+	for _, f := range failures {
+		fmt.Fprintln(stdout, f)
+	}
+	switch {
+	case len(failures) == 0:
+		return nil
+	case bothNonFinite == len(failures):
+		return fmt.Errorf("both engines produce non-finite values (the model itself, see rwkv info --check %s)", o.model)
+	default:
 		return fmt.Errorf("the GPU does not match %s", refName)
 	}
-	return nil
 }

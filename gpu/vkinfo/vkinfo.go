@@ -19,6 +19,19 @@ import (
 // library can be opened on this machine.
 var ErrNoLoader = errors.New("vkinfo: no Vulkan loader library found (install the Vulkan loader, e.g. Debian/Ubuntu package libvulkan1, or set RWKV_VULKAN_LIB)")
 
+// ErrNoDriver is returned (wrapped, with Vulkan's result) when the loader
+// is present but no driver (ICD) can serve an instance: Vulkan's
+// VK_ERROR_INCOMPATIBLE_DRIVER or VK_ERROR_INITIALIZATION_FAILED from
+// vkCreateInstance. WebGPU sees the same machine as having no adapter
+// (gpu.ErrNoAdapter), and tests treat both alike (internal/testenv.NoGPU).
+var ErrNoDriver = errors.New("vkinfo: no usable Vulkan driver (install one; on a machine without a GPU, Mesa's lavapipe: mesa-vulkan-drivers)")
+
+// Unavailable reports whether err means that this machine has no usable
+// Vulkan: no loader (ErrNoLoader) or no driver (ErrNoDriver).
+func Unavailable(err error) bool {
+	return errors.Is(err, ErrNoLoader) || errors.Is(err, ErrNoDriver)
+}
+
 // Type is the kind of a physical device, as Vulkan reports it.
 type Type string
 

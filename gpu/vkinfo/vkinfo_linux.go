@@ -171,7 +171,11 @@ func enumerate() ([]Device, error) {
 			ApiVersion:       apiVersion,
 		},
 	}, nil, &inst)
-	if res != vk.Success {
+	switch res {
+	case vk.Success:
+	case vk.ErrorIncompatibleDriver, vk.ErrorInitializationFailed:
+		return nil, fmt.Errorf("%w: vkCreateInstance: %w", ErrNoDriver, vk.Error(res))
+	default:
 		return nil, fmt.Errorf("vkinfo: vkCreateInstance failed: %w", vk.Error(res))
 	}
 	defer vk.DestroyInstance(inst, nil)

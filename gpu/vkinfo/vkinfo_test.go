@@ -1,29 +1,23 @@
 package vkinfo
 
 import (
-	"errors"
-	"os"
 	"strings"
 	"testing"
-)
 
-func requireVulkan(t *testing.T) bool {
-	return os.Getenv("RWKV_REQUIRE_GPU") == "1" || os.Getenv("CI") != ""
-}
+	"github.com/rwkv-gpu/rwkv-gpu/internal/testenv"
+)
 
 func TestDevicesFindsLavapipe(t *testing.T) {
 	devs, err := Devices()
-	if errors.Is(err, ErrNoLoader) && !requireVulkan(t) {
-		t.Skipf("no Vulkan loader: %v", err)
+	if Unavailable(err) {
+		// The same rule as the gpu package's for a missing adapter.
+		testenv.NoGPU(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(devs) == 0 {
-		if requireVulkan(t) {
-			t.Fatal("no Vulkan physical device (CI / RWKV_REQUIRE_GPU set)")
-		}
-		t.Skip("no Vulkan physical device")
+		testenv.NoGPU(t, "no Vulkan physical device")
 	}
 	var lvp *Device
 	for i := range devs {
@@ -38,10 +32,7 @@ func TestDevicesFindsLavapipe(t *testing.T) {
 		}
 	}
 	if lvp == nil {
-		if requireVulkan(t) {
-			t.Fatal("lavapipe (llvmpipe) not found; CI expects Mesa's software Vulkan driver")
-		}
-		t.Skip("lavapipe not installed here")
+		testenv.NoGPU(t, "lavapipe (llvmpipe) not found; CI expects Mesa's software Vulkan driver")
 	}
 	if lvp.Type != CPU {
 		t.Errorf("llvmpipe type = %s, want cpu", lvp.Type)

@@ -21,25 +21,27 @@ var allowed = map[string][]string{
 	"gguf":              {},
 	"tokenizer":         {},
 	"shaders":           {},
-	"model":             {"gguf", "tokenizer"},
+	"model":             {"gguf", "tokenizer", "internal/outfile"}, // outfile: for WriteFileAtomic in state.go
 	"generate":          {"model", "tokenizer"},
 	"serve":             {"model", "tokenizer", "generate"},
 	"cpuref":            {"model", "gguf", "tokenizer"},
-	"gpu":               {"gpu/vkinfo", "shaders"},
+	"gpu":               {"gpu/vkinfo", "shaders", "internal/testenv"},
 	"gpu/engine":        {"model", "gguf", "shaders", "tokenizer", "gpu"},
 	"rwkv":              {"model", "gguf", "tokenizer", "cpuref", "gpu", "gpu/engine", "generate"},
 	"gpu/vkinfo":        {},
 	"internal/numtest":  {"gguf", "model", "tokenizer", "internal/fixtures", "internal/numcmp", "internal/streams"},
 	"internal/streams":  {"model", "internal/numcmp"},
 	"internal/numcmp":   {},
-	"internal/synth":    {"gguf", "model", "tokenizer"},
+	"internal/synth":    {"gguf", "model", "tokenizer", "internal/outfile"},
 	"bench":             {"model", "cpuref", "gpu", "gpu/engine", "gpu/vkinfo", "gguf", "tokenizer", "internal/synth", "generate", "rwkv"},
-	"internal/fixtures": {},
+	"internal/fixtures": {"internal/testenv"},
+	"internal/testenv":  {},
+	"internal/outfile":  {},
 	"cmd/rwkv":          {"*"},
 }
 
 // anyTest lists helper packages every folder may import from _test.go files.
-var anyTest = []string{"internal/fixtures", "internal/numtest"}
+var anyTest = []string{"internal/fixtures", "internal/numtest", "internal/testenv"}
 
 // extraInTests lists project packages a folder may also import from its
 // _test.go files (gpu is checked against cpuref only in tests).

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/outfile"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
@@ -41,16 +42,21 @@ const (
 // chunkElems is the number of elements generated per parallel work item.
 const chunkElems = 1 << 20
 
-// Write writes the synthetic model described by opt to path, atomically
-// (through a temporary file in the same folder). It needs memory for a few
-// chunks of about a million elements per CPU, whatever the model's size.
+// Write writes the synthetic model described by opt to path through
+// internal/outfile: atomically (a temporary file in the same folder, removed
+// on error or on SIGINT/SIGTERM), or in place when path is a device or a
+// FIFO. It needs memory for a few chunks of about a million elements per
+// CPU, whatever the model's size.
 func Write(path string, opt Options) error {
 	w, err := newWriter(opt)
 	if err != nil {
 		return err
 	}
-	if err := w.WriteFile(path); err != nil {
-		return fmt.Errorf("synth: writing %s: %w", path, err)
+	if err := outfile.Write(path, func(out io.Writer) error {
+		_, err := w.WriteTo(out)
+		return err
+	}); err != nil {
+		return fmt.Errorf("synth: %w", err)
 	}
 	return nil
 }

@@ -272,7 +272,7 @@ func TestWriteErrors(t *testing.T) {
 	require.ErrorContains(t, Write(filepath.Join(dir, "d.gguf"), Options{Preset: big, Type: gguf.F32}), "vocabulary")
 
 	err = Write(filepath.Join(dir, "missing", "e.gguf"), Options{Preset: p, Type: gguf.F32})
-	require.ErrorContains(t, err, "synth: writing")
+	require.ErrorContains(t, err, "synth: output "+filepath.Join(dir, "missing", "e.gguf")+": the folder "+filepath.Join(dir, "missing")+" does not exist")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	for _, e := range entries {
