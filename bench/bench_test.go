@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"math"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/rwkv-gpu/rwkv-gpu/cpuref"
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
-	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu/engine"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/fixtures"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/numtest"
@@ -114,7 +114,7 @@ func TestRunCPU(t *testing.T) {
 
 // TestRunGPU runs the same tiny benchmark on the GPU engine (lavapipe in CI).
 func TestRunGPU(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	defer d.Close()
 	w := loadGolden(t)
 	e, err := engine.New(d, w, engine.Options{StateSlots: 2})

@@ -10,7 +10,7 @@ import (
 // TestCommonHelpers runs every helper of shaders/common.wgsl on the device
 // and checks it against values computed here.
 func TestCommonHelpers(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	common, err := shaders.Source(shaders.Common, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func TestAdaptersFindsLavapipe(t *testing.T) {
 		}
 	}
 	if !found {
-		if RequireGPU() {
+		if testenv.RequireGPU() {
 			t.Fatal("lavapipe (llvmpipe) not among the adapters; CI expects it")
 		}
 		t.Log("lavapipe not present (a real GPU machine?)")
@@ -196,7 +196,7 @@ func TestOpenReportsLimits(t *testing.T) {
 }
 
 func TestCloseTwice(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	b, err := d.NewBuffer("b", 64)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func TestBindingLayoutAssumptions(t *testing.T) {
 	if !scopesUsable || !instanceWrappable {
 		t.Fatalf("cogentcore/webgpu handle layout changed: scopes %v, instance %v", scopesUsable, instanceWrappable)
 	}
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	// A validation error inside guard comes back, and the scopes stay
 	// balanced: the device keeps working.
 	want := errors.New("inner")

@@ -38,7 +38,7 @@ func randF32(rng *rand.Rand, n int) []float32 {
 }
 
 func TestElementwiseExactOnOddSizes(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, wg := range []int{256, 8} { // WG=8 makes 1000003 elements fold into 2-D
 		add := elementwise(t, d, "add", wg)
@@ -95,7 +95,7 @@ func TestElementwiseExactOnOddSizes(t *testing.T) {
 }
 
 func TestBindingAboveLimitIsRefusedAndSubRangesWork(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	lim := d.MaxBindingSize()
 	if lim > 512<<20 {
 		// CI runs on lavapipe (a 128 MiB limit); elsewhere skipping is fine.
@@ -144,7 +144,7 @@ func TestBindingAboveLimitIsRefusedAndSubRangesWork(t *testing.T) {
 }
 
 func TestValidationErrorsBecomeGoErrors(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	add := elementwise(t, d, "add", 64)
 	a, _ := d.NewBufferF32("a", make([]float32, 16))
 	b, _ := d.NewBufferF32("b", make([]float32, 16))
@@ -227,7 +227,7 @@ func TestValidationErrorsBecomeGoErrors(t *testing.T) {
 }
 
 func TestCompileErrors(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	_, err := d.Kernel("broken", "fn main( { }", "main")
 	if err == nil || !strings.Contains(err.Error(), `compile kernel "broken"`) || !strings.Contains(err.Error(), "expected identifier") {
 		t.Fatalf("parse error: %v", err)
@@ -248,7 +248,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestPipelineAndBindGroupCaches(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	k1 := elementwise(t, d, "add", 64)
 	k2 := elementwise(t, d, "add", 64)
 	k3 := elementwise(t, d, "scale", 64)
@@ -293,7 +293,7 @@ func TestPipelineAndBindGroupCaches(t *testing.T) {
 }
 
 func TestBuffersReadWriteAndAccounting(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	base := d.AllocatedBytes()
 	odd, err := d.NewBufferFrom("odd", []byte{1, 2, 3, 4, 5, 6, 7})
 	if err != nil {
@@ -364,7 +364,7 @@ func TestBuffersReadWriteAndAccounting(t *testing.T) {
 }
 
 func TestSubmitTimed(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	add := elementwise(t, d, "add", 64)
 	scale := elementwise(t, d, "scale", 64)
 	const n = 1 << 16
@@ -413,7 +413,7 @@ func TestSubmitTimed(t *testing.T) {
 var computeEntry = regexp.MustCompile(`@compute\s+@workgroup_size\([^)]*\)\s*fn\s+(\w+)`)
 
 func TestEveryShaderCompiles(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	for _, name := range shaders.Names() {
 		defs, err := shaders.Defaults(name)
 		if err != nil {
@@ -436,7 +436,7 @@ func TestEveryShaderCompiles(t *testing.T) {
 }
 
 func TestKernelWithoutBindings(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	k, err := d.Kernel("nobind", "@compute @workgroup_size(1) fn main() { }", "main")
 	if err != nil {
 		t.Fatal(err)
@@ -455,7 +455,7 @@ func TestKernelWithoutBindings(t *testing.T) {
 }
 
 func TestAbandonedRecorderIsUnpinned(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	add := elementwise(t, d, "add", 64)
 	a, _ := d.NewBuffer("a", 64)
 	p, _ := d.Params(16, 0)

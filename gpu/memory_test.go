@@ -10,7 +10,7 @@ import (
 )
 
 func TestCheckFits(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	have, ok := d.DeviceMemory()
 	if !ok {
 		testenv.NoGPU(t, "Vulkan reports no memory for adapter %s", d.Info())
@@ -28,7 +28,7 @@ func TestCheckFits(t *testing.T) {
 // (checked against per-workgroup sums computed here from the same data), and
 // the rate must be finite and positive. There is no speed floor.
 func TestReadBandwidth(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	p, err := d.newReadProbe(3 << 20)
 	require.NoError(t, err)
 	defer p.release()
@@ -69,7 +69,7 @@ func TestReadBandwidth(t *testing.T) {
 }
 
 func TestResetPeak(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := openTestDevice(t)
 	b, err := d.NewBuffer("big", 8<<20)
 	require.NoError(t, err)
 	b.Release()

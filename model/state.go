@@ -8,7 +8,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/rwkv-gpu/rwkv-gpu/internal/outfile"
 )
 
 // State is the recurrent state of one sequence (spec/rwkv7.md §4), float32,
@@ -167,38 +168,9 @@ func LoadState(path string, c Config) (*State, error) {
 }
 
 // WriteFileAtomic writes path through a temporary file in the same folder
-// and renames it into place, so a failure never leaves a half-written file.
+// renamed into place, so a failure never leaves a half-written file; see
+// internal/outfile for what it refuses (an input, a folder) and how it
+// writes devices and FIFOs in place.
 func WriteFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("model: %w", err)
-	}
-	ok := false
-	// CreateTemp makes the file 0600; a result file is meant to be shared.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("model: %w", err)
-	}
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := write(bw); err != nil {
-		return fmt.Errorf("model: writing %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("model: writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("model: writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("model: %w", err)
-	}
-	ok = true
-	return nil
+	return outfile.Write(path, write)
 }

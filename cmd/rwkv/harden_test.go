@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"math"
 	"os"
 	"path/filepath"
@@ -90,7 +91,7 @@ func TestLogitsRefusesNonFinite(t *testing.T) {
 // TestVerifyBlamesTheModelNotTheGPU: when the model's weights give NaN on
 // both engines, verify says so instead of blaming the GPU.
 func TestVerifyBlamesTheModelNotTheGPU(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	d.Close()
 	path := poison(t, t.TempDir(), map[string]map[int]float32{"output.weight": {3 * 256: nan}})
 	out, _, err := run(t, "verify", "-m", path, "--tokens", "0,795,156")

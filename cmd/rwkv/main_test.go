@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/fixtures"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/numtest"
 )
@@ -112,7 +112,7 @@ func TestRunOnCPU(t *testing.T) {
 }
 
 func TestLogitsAndRunOnGPU(t *testing.T) {
-	d := gpu.OpenTestDevice(t) // skips without an adapter, fails under CI
+	d := gputest.OpenDevice(t) // skips without an adapter, fails under CI
 	d.Close()
 	model := fixtures.Path(t, "tiny", "rwkv7-tiny-Q8_0.gguf")
 	out := filepath.Join(t.TempDir(), "gpu.f32")
@@ -132,7 +132,7 @@ func TestLogitsAndRunOnGPU(t *testing.T) {
 }
 
 func TestVerifyCommand(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	d.Close()
 	ids := "0,795,156,583,637,1023,418,2"
 	out, _, err := run(t, "verify", "-m", fixtures.Path(t, "tiny", "rwkv7-tiny-Q4_0.gguf"), "--tokens", ids)
@@ -156,7 +156,7 @@ func TestVerifyCommand(t *testing.T) {
 // listed, the last line gives the worst error, and a tolerance below it
 // makes the command fail naming the stream.
 func TestVerifyStreams(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	d.Close()
 	model := fixtures.Path(t, "tiny", "rwkv7-tiny-Q8_0.gguf")
 	out, _, err := run(t, "verify", "-m", model, "--streams", "5", "-n", "30")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"path/filepath"
 	"testing"
 
@@ -34,7 +35,7 @@ func newTestEngine(t *testing.T, d *gpu.Device, w *model.Weights, opt Options) *
 var gpuFixtureTypes = []string{"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"}
 
 func TestFixtureLogitsGPU(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	ids := numtest.FixturePrompt(t)
 	for _, typ := range gpuFixtureTypes {
 		t.Run(typ, func(t *testing.T) {
@@ -55,7 +56,7 @@ func TestFixtureLogitsGPU(t *testing.T) {
 }
 
 func TestGPUStateMatchesCPU(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	ids := numtest.FixturePrompt(t)
 	w := numtest.LoadFixture(t, "F16")
 	e := newTestEngine(t, d, w, Options{MaxTokens: 32, StateSlots: 2})
@@ -108,7 +109,7 @@ func TestGPUStateMatchesCPU(t *testing.T) {
 // never leaves the device before it is fed) and, read one step behind,
 // checks the tokens against cpuref's greedy continuation.
 func TestGreedyOnGPU(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	ids := numtest.FixturePrompt(t)
 	w := numtest.LoadFixture(t, "F32")
 	e := newTestEngine(t, d, w, Options{})
@@ -148,7 +149,7 @@ func TestGreedyOnGPU(t *testing.T) {
 func TestSplitArenas(t *testing.T) {
 	// An arena cap far below every matrix forces row splits everywhere
 	// (embedding, head, every stage): results must not change.
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	ids := numtest.FixturePrompt(t)[:20]
 	w := numtest.LoadFixture(t, "Q8_0")
 	whole := newTestEngine(t, d, w, Options{})
@@ -167,7 +168,7 @@ func TestUnsupportedTypeOnGPU(t *testing.T) {
 	// another type (Q8_1, say) is refused by model.Load already, so the
 	// GPU's own check is reached by changing a loaded matrix's type in
 	// memory: Q8_1, an activation format, is not a weight format.
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	w := numtest.LoadFixture(t, "Q8_0")
 	w.Head.Type = gguf.Q8_1
 	_, err := New(d, w, Options{})
@@ -179,7 +180,7 @@ func TestUnsupportedTypeOnGPU(t *testing.T) {
 // differs between devices: lavapipe uses 4 lanes per row, GPUs 8 to 64) on
 // a fixture and checks each against the ideal logits.
 func TestMatvecShapes(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	ids := numtest.FixturePrompt(t)[:12]
 	w := numtest.LoadFixture(t, "Q4_K_M")
 	ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-Q4_K_M.ideal.f32"))
@@ -195,7 +196,7 @@ func TestMatvecShapes(t *testing.T) {
 }
 
 func TestEngineSizeLimits(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	w := numtest.LoadFixture(t, "Q8_0")
 	// The activation limit is reached with huge passes, the state slots'
 	// with more slots than one binding holds.
@@ -212,7 +213,7 @@ func TestEngineSizeLimits(t *testing.T) {
 // TestSplitLoRAUps checks the alternative layout in which the LoRA up
 // projections are a grouped product before the WKV kernel.
 func TestSplitLoRAUps(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	ids := numtest.FixturePrompt(t)
 	for _, typ := range []string{"F16", "Q4_K_M"} {
 		w := numtest.LoadFixture(t, typ)
@@ -229,7 +230,7 @@ func TestSplitLoRAUps(t *testing.T) {
 // TestSmallWorkgroupMemory runs the prefill with the 32-token tiles used on
 // devices that offer only WebGPU's guaranteed 16 KiB of workgroup memory.
 func TestSmallWorkgroupMemory(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	ids := numtest.FixturePrompt(t)
 	w := numtest.LoadFixture(t, "Q6_K")
 	ideal, err := numtest.ReadF32(filepath.Join(fixtures.Path(t, "tiny", "logits"), "rwkv7-tiny-Q6_K.ideal.f32"))
@@ -245,7 +246,7 @@ func TestSmallWorkgroupMemory(t *testing.T) {
 // leaving, passes of 16 tokens (so steps split into passes) and every
 // Want, and compares each sequence with cpuref run alone.
 func TestStepMixedSequences(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	w := numtest.LoadFixture(t, "Q8_0")
 	base := numtest.FixturePrompt(t)
 	for _, n := range []int{1, 3, 9} {
@@ -257,14 +258,14 @@ func TestStepMixedSequences(t *testing.T) {
 }
 
 func TestStepFork(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	w := numtest.LoadFixture(t, "F16")
 	e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 2})
 	numtest.CheckFork(t, e, cpuref.New(w), numtest.FixturePrompt(t)[:20], gpuIdealTol)
 }
 
 func TestStepCancelBetweenPasses(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	w := numtest.LoadFixture(t, "F16")
 	e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 1})
 	numtest.CheckCancel(t, e, cpuref.New(w), numtest.FixturePrompt(t), gpuIdealTol)
@@ -274,7 +275,7 @@ func TestStepCancelBetweenPasses(t *testing.T) {
 // once (each its own session, with pipelined Submit/Wait): every sequence
 // equals cpuref run alone.
 func TestStepConcurrentCallers(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	w := numtest.LoadFixture(t, "Q8_0")
 	e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 6})
 	numtest.CheckConcurrent(t, e, cpuref.New(w), numtest.Prompts(numtest.FixturePrompt(t), 6), gpuIdealTol)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"math"
 	"math/rand"
 	"path/filepath"
@@ -210,7 +211,7 @@ fn dump(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 func newKernelRig(t testing.TB, withDump bool) *kernelRig {
 	t.Helper()
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	rig := &kernelRig{d: d, e: &Engine{dev: d}}
 	if withDump {
 		common, err := shaders.Source(shaders.Common, nil)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -87,7 +88,7 @@ func opsConfig(D, N, F, rw, ra, rv, rg, V int) model.Config {
 }
 
 func TestLnMixKernel(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	for _, D := range []int{64, 200, 768} {
 		t.Run(fmt.Sprint(D), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(D), 1))
@@ -170,7 +171,7 @@ func f32Matrix(name string, rows, cols int, v []float32) *model.Matrix {
 }
 
 func TestWKVKernel(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	for _, tc := range []struct {
 		D, N   int
 		layer0 bool
@@ -269,7 +270,7 @@ func TestWKVKernel(t *testing.T) {
 }
 
 func TestEmbedAndArgmaxKernels(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	r := rand.New(rand.NewPCG(7, 7))
 	const D, V = 96, 300
 	c := opsConfig(D, 32, 4*D, 32, 32, 32, 32, V)

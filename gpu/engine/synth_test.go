@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"path/filepath"
 	"testing"
 
@@ -18,7 +18,7 @@ import (
 // `rwkv synth` path; F16 LoRA matrices beside quantized main matrices and a
 // Q6_K head, as in published files) run on the GPU as on the CPU reference.
 func TestSynthModelsGPUvsCPU(t *testing.T) {
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	preset, err := synth.PresetByName("tiny")
 	require.NoError(t, err)
 	ids := []int{0, 5, 300, 77, 1023, 2, 261, 261, 40, 900, 11, 33, 512, 64, 128, 1}
@@ -47,7 +47,7 @@ func TestPublishedShapeGPUvsCPU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 200 MB model")
 	}
-	d := gpu.OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	preset, err := synth.PresetByName("0.1b")
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "synth-0.1b.gguf")

@@ -36,12 +36,13 @@ var allowed = map[string][]string{
 	"bench":             {"model", "cpuref", "gpu", "gpu/engine", "gpu/vkinfo", "gguf", "tokenizer", "internal/synth", "generate", "rwkv"},
 	"internal/fixtures": {"internal/testenv"},
 	"internal/testenv":  {},
+	"internal/gputest":  {"gpu", "internal/testenv"},
 	"internal/outfile":  {},
 	"cmd/rwkv":          {"*"},
 }
 
 // anyTest lists helper packages every folder may import from _test.go files.
-var anyTest = []string{"internal/fixtures", "internal/numtest", "internal/testenv"}
+var anyTest = []string{"internal/fixtures", "internal/numtest", "internal/testenv", "internal/gputest"}
 
 // extraInTests lists project packages a folder may also import from its
 // _test.go files (gpu is checked against cpuref only in tests).
