@@ -22,6 +22,7 @@ import (
 
 const (
 	probTol      = 1e-6 // |q_gpu − q_cpu| per token
+	probRelTol   = 1e-4 // |q_gpu − q_cpu| / q_cpu per token with q_cpu ≥ 1e-30, except an adjusted cutoff
 	drawBoundary = 1e-5 // draws closer than this to a boundary may differ
 	// Test inputs must keep top-p cumulative sums and top-k neighbours this
 	// far (relative for top-k) from a tie: float32 sums over 65536 terms on
@@ -138,21 +139,48 @@ func checkMargins(t *testing.T, what string, st *cpuref.SamplerState, logits []f
 	}
 }
 
-// compareRow checks one sampled row: the kept set and the probabilities, and
-// the token under the boundary rule. It returns the draw's distance to the
-// nearest boundary (+Inf for greedy rows).
-func compareRow(t *testing.T, what string, st *cpuref.SamplerState, logits, qGPU []float32, tokGPU uint32) float64 {
+// rowStats are the largest differences seen between GPU and reference rows.
+type rowStats struct {
+	maxAbs, maxRel float64 // probabilities
+	minDist        float64 // smallest draw-to-boundary distance
+	kept           int     // tokens kept, summed over rows
+}
+
+// compareRow checks one sampled row: the kept set and the probabilities
+// (absolute and relative), and the token under the boundary rule.
+func compareRow(t *testing.T, what string, st *cpuref.SamplerState, logits, qGPU []float32, tokGPU uint32, stats *rowStats) {
 	t.Helper()
 	qCPU, err := st.Distribution(logits)
 	if err != nil {
 		t.Fatalf("%s: reference: %v", what, err)
 	}
-	for i := range qCPU {
-		if (qCPU[i] > 0) != (qGPU[i] > 0) {
-			t.Fatalf("%s: token %d kept by one side only: GPU q %v, reference q %v", what, i, qGPU[i], qCPU[i])
+	// The smallest kept value is the top-p cutoff's when it was adjusted:
+	// cutoff + (top-p − Σ kept)/count cancels, so its float32 value has an
+	// absolute (not relative) error of a float32 sum; no relative check.
+	smallest := float32(math.Inf(1))
+	for _, x := range qCPU {
+		if x > 0 {
+			smallest = min(smallest, x)
 		}
-		if d := math.Abs(float64(qCPU[i]) - float64(qGPU[i])); d > probTol {
-			t.Fatalf("%s: token %d: GPU q %v, reference q %v (|diff| %g > %g)", what, i, qGPU[i], qCPU[i], d, probTol)
+	}
+	for i := range qCPU {
+		c, g := float64(qCPU[i]), float64(qGPU[i])
+		if (c > 0) != (g > 0) {
+			t.Fatalf("%s: token %d kept by one side only: GPU q %v, reference q %v", what, i, g, c)
+		}
+		if c > 0 {
+			stats.kept++
+		}
+		d := math.Abs(c - g)
+		if d > probTol {
+			t.Fatalf("%s: token %d: GPU q %v, reference q %v (|diff| %g > %g)", what, i, g, c, d, probTol)
+		}
+		stats.maxAbs = math.Max(stats.maxAbs, d)
+		if c >= 1e-30 && qCPU[i] != smallest {
+			if d > probRelTol*c {
+				t.Fatalf("%s: token %d: GPU q %v, reference q %v (relative diff %g > %g)", what, i, g, c, d/c, probRelTol)
+			}
+			stats.maxRel = math.Max(stats.maxRel, d/c)
 		}
 	}
 	if st.Params.IsGreedy() {
@@ -160,7 +188,7 @@ func compareRow(t *testing.T, what string, st *cpuref.SamplerState, logits, qGPU
 		if int(tokGPU) != want {
 			t.Fatalf("%s: greedy token %d, reference %d", what, tokGPU, want)
 		}
-		return math.Inf(1)
+		return
 	}
 	u := model.SampleUniform(st.Params.Seed, st.Counter)
 	dist := cpuref.BoundaryDistance(qCPU, u)
@@ -168,7 +196,7 @@ func compareRow(t *testing.T, what string, st *cpuref.SamplerState, logits, qGPU
 	if dist > drawBoundary && int(tokGPU) != want {
 		t.Fatalf("%s: GPU drew %d, reference %d (u %v, %g from the nearest boundary)", what, tokGPU, want, u, dist)
 	}
-	return dist
+	stats.minDist = math.Min(stats.minDist, dist)
 }
 
 type samplerCase struct {
@@ -195,6 +223,7 @@ func samplerCases(t *testing.T) []samplerCase {
 		{"top-k 5 T 1.3", model.Sampling{Temperature: 1.3, TopP: 1, TopK: 5, Seed: 6}, false},
 		{"top-p 0 (maximum, ties kept)", model.Sampling{Temperature: 1, TopP: 0, Seed: 7}, false},
 		{"no truncation T 0.7", model.Sampling{Temperature: 0.7, TopP: 1, Seed: 8}, false},
+		{"presence 1.5, decay 0 (counts vanish, seen stays)", model.Sampling{Temperature: 1, TopP: 1, PresencePenalty: 1.5, FrequencyPenalty: 1, PenaltyDecay: 0, Seed: 10}, false},
 		{"ties: top-k 12 top-p 0.6 T 0.9, logits in steps of 1/2", model.Sampling{Temperature: 0.9, TopP: 0.6, TopK: 12, Seed: 9}, true},
 	}
 }
@@ -229,7 +258,7 @@ func TestSamplerMatchesReference(t *testing.T) {
 			logitsBuf, _ := d.NewBuffer("logits", uint64(4*rows*V))
 			ids, _ := d.NewBuffer("ids", uint64(4*(rows+3)))
 			probs, _ := d.NewBuffer("probs", uint64(4*rows*V))
-			var minDist = math.Inf(1)
+			stats := rowStats{minDist: math.Inf(1)}
 			for step := 0; step < 3; step++ {
 				logits := randomLogits(rng, rows, V, 3)
 				for i := 0; i < rows; i++ {
@@ -264,15 +293,15 @@ func TestSamplerMatchesReference(t *testing.T) {
 				for i, c := range cases {
 					row := logits[i*V : (i+1)*V]
 					what := fmt.Sprintf("step %d, %s", step, c.name)
-					dist := compareRow(t, what, refs[i], row, q[i*V:(i+1)*V], toks[i])
-					minDist = math.Min(minDist, dist)
+					compareRow(t, what, refs[i], row, q[i*V:(i+1)*V], toks[i], &stats)
 					if c.p.IsGreedy() && int(toks[i]) != model.Argmax(row) {
 						t.Fatalf("%s: greedy token %d, model.Argmax %d", what, toks[i], model.Argmax(row))
 					}
 					refs[i].Observe(int(toks[i]))
 				}
 			}
-			t.Logf("V=%d: %d rows × 3 steps agree (smallest draw-to-boundary distance %.3g) in %v", V, rows, minDist, time.Since(start).Round(time.Millisecond))
+			t.Logf("V=%d: %d rows × 3 steps agree: %d kept tokens, largest |Δq| %.3g, relative %.3g; smallest draw-to-boundary distance %.3g; %v",
+				V, rows, stats.kept, stats.maxAbs, stats.maxRel, stats.minDist, time.Since(start).Round(time.Millisecond))
 		})
 	}
 }
@@ -563,50 +592,77 @@ func TestSamplerCopySlot(t *testing.T) {
 	}
 }
 
-// TestSamplerInvalidRows: a NaN or +Inf logit, or every id banned, gives
-// SamplerInvalidToken and leaves the state alone; a valid row in the same
-// Record is sampled.
-func TestSamplerInvalidRows(t *testing.T) {
+// TestSamplerBansAndInvalidRows: a NaN or +Inf logit, or every id banned,
+// gives SamplerInvalidToken, an all-zero distribution and no state change;
+// −∞ and banned ids get probability 0 (values by hand: the other ids share
+// equal logits).
+func TestSamplerBansAndInvalidRows(t *testing.T) {
 	d := OpenTestDevice(t)
 	const V = 8
-	s, err := NewSampler(d, V, 4, 4)
+	const rows = 6
+	s, err := NewSampler(d, V, rows, rows)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Release()
-	for slot := 0; slot < 3; slot++ {
-		if err := s.Configure(slot, model.Sampling{Temperature: 1, TopP: 1, Seed: 1}); err != nil {
+	params := []model.Sampling{
+		{Temperature: 1, TopP: 1, Seed: 1},                            // NaN logit
+		{Temperature: 1, TopP: 1, Seed: 1},                            // +Inf logit
+		{Temperature: 1, TopP: 1, Seed: 1},                            // −∞ at id 3
+		{Temperature: 1, TopP: 1, Ban: []int{0, 1, 2, 3, 4, 5, 6, 7}}, // all banned
+		{Temperature: 1, TopP: 1, Seed: 3, Ban: []int{2, 5}},          // the two maxima banned
+		{Ban: []int{2, 5}},                                            // greedy, the same
+	}
+	for slot, p := range params {
+		if err := s.Configure(slot, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Configure(3, model.Sampling{Temperature: 1, TopP: 1, Ban: []int{0, 1, 2, 3, 4, 5, 6, 7}}); err != nil {
-		t.Fatal(err)
-	}
-	logits := make([]float32, 4*V)
+	logits := make([]float32, rows*V)
 	logits[1] = float32(math.NaN())
 	logits[V+2] = float32(math.Inf(1))
-	logits[2*V+3] = float32(math.Inf(-1)) // −∞ alone is fine: token 3 excluded
+	logits[2*V+3] = float32(math.Inf(-1))
+	for _, row := range []int{4, 5} {
+		logits[row*V+2], logits[row*V+5] = 9, 9
+	}
 	buf, _ := d.NewBufferF32("logits", logits)
-	ids, _ := d.NewBuffer("ids", 16)
+	ids, _ := d.NewBuffer("ids", 4*rows)
+	probs, _ := d.NewBuffer("probs", 4*rows*V)
 	r := d.NewRecorder()
-	if err := s.Record(r, buf, 0, []int{0, 1, 2, 3}, ids, 0); err != nil {
+	if err := s.RecordWithProbs(r, buf, 0, []int{0, 1, 2, 3, 4, 5}, ids, 0, probs, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Submit(); err != nil {
 		t.Fatal(err)
 	}
-	toks, _ := d.ReadU32(ids, 0, 4)
-	for i, want := range []bool{true, true, false, true} {
-		if (toks[i] == SamplerInvalidToken) != want {
-			t.Errorf("row %d: token %#x, invalid want %v", i, toks[i], want)
-		}
-		st, _ := s.ReadState(i)
-		if wantCounter := map[bool]uint32{true: 0, false: 1}[want]; st.Counter != wantCounter {
-			t.Errorf("row %d: counter %d, want %d", i, st.Counter, wantCounter)
-		}
+	toks, _ := d.ReadU32(ids, 0, rows)
+	q, _ := d.ReadF32(probs, 0, rows*V)
+	sixth, seventh := 1.0/6, 1.0/7
+	wantQ := [][]float64{
+		{0, 0, 0, 0, 0, 0, 0, 0},
+		{0, 0, 0, 0, 0, 0, 0, 0},
+		{seventh, seventh, seventh, 0, seventh, seventh, seventh, seventh},
+		{0, 0, 0, 0, 0, 0, 0, 0},
+		{sixth, sixth, 0, sixth, sixth, 0, sixth, sixth},
+		{1, 0, 0, 0, 0, 0, 0, 0}, // greedy: lowest id among the equal rest
 	}
-	if toks[2] == 3 || toks[2] >= V {
-		t.Errorf("row 2 drew %d (token 3 has logit −∞)", toks[2])
+	for row, want := range wantQ {
+		invalid := row == 0 || row == 1 || row == 3
+		if (toks[row] == SamplerInvalidToken) != invalid {
+			t.Errorf("row %d: token %#x, want invalid %v", row, toks[row], invalid)
+		}
+		if !invalid && want[toks[row]] == 0 {
+			t.Errorf("row %d: drew %d, which has probability 0", row, toks[row])
+		}
+		for i, w := range want {
+			if g := float64(q[row*V+i]); math.Abs(g-w) > 1e-7 {
+				t.Errorf("row %d token %d: q %v, want %v", row, i, g, w)
+			}
+		}
+		st, _ := s.ReadState(row)
+		if wantCounter := map[bool]uint32{true: 0, false: 1}[invalid]; st.Counter != wantCounter {
+			t.Errorf("row %d: counter %d, want %d", row, st.Counter, wantCounter)
+		}
 	}
 }
 
