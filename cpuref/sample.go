@@ -3,7 +3,7 @@ package cpuref
 import (
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
@@ -177,7 +177,8 @@ func flush(p float32) float32 {
 // sortedDescending returns a sorted copy of p, largest first.
 func sortedDescending(p []float32) []float32 {
 	s := append([]float32(nil), p...)
-	sort.Slice(s, func(i, j int) bool { return s[i] > s[j] })
+	slices.Sort(s)
+	slices.Reverse(s)
 	return s
 }
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +116,8 @@ func checkMargins(t *testing.T, what string, st *cpuref.SamplerState, logits []f
 	probs := make([]float32, len(l))
 	cpuref.Softmax(probs, l)
 	sorted := append([]float32(nil), probs...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] > sorted[j] })
+	slices.Sort(sorted)
+	slices.Reverse(sorted)
 	if p.TopP > 0 && p.TopP < 1 {
 		// Past the k-th value top-k decides alone.
 		n := len(sorted)
