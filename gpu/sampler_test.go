@@ -353,7 +353,7 @@ func TestSamplerChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	gpuTime := time.Since(start)
-	near, distinct := 0, map[int]bool{}
+	near, nearDiffer, distinct := 0, 0, map[int]bool{}
 	for step := 0; step < steps; step++ {
 		for i, ref := range refs {
 			row := logits[(step*3+i)*V : (step*3+i+1)*V]
@@ -376,6 +376,9 @@ func TestSamplerChain(t *testing.T) {
 				dist := cpuref.BoundaryDistance(q, u)
 				if dist <= drawBoundary {
 					near++
+					if tok != want {
+						nearDiffer++
+					}
 				} else if tok != want {
 					t.Fatalf("%s: GPU drew %d, reference %d (u %v, %g from the nearest boundary)", what, tok, want, u, dist)
 				}
@@ -405,8 +408,8 @@ func TestSamplerChain(t *testing.T) {
 	if len(distinct) < 20 {
 		t.Errorf("only %d distinct sampled tokens in %d steps: the penalties or the draw are not varying", len(distinct), steps)
 	}
-	t.Logf("%d steps × 3 sequences agree (%d draws within %g of a boundary exempt); %d distinct tokens; GPU %v, total %v",
-		steps, near, drawBoundary, len(distinct), gpuTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d steps × 3 sequences agree (%d draws within %g of a boundary exempt, %d of them different); %d distinct tokens; GPU %v, total %v",
+		steps, near, drawBoundary, nearDiffer, len(distinct), gpuTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
 // chiSquareCritical is the upper α = 0.001 point of the chi-square
@@ -465,16 +468,19 @@ func TestSamplerChiSquare(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := make([]int, V)
-	near := 0
+	near, nearDiffer := 0, 0
 	for j, tok := range toks[2:] {
 		if int(tok) >= V || q[tok] == 0 {
 			t.Fatalf("draw %d: token %d, which the reference gives probability 0", j, tok)
 		}
 		counts[tok]++
 		u := model.SampleUniform(p.Seed, uint32(j))
-		if cpuref.BoundaryDistance(q, u) <= drawBoundary {
+		if want := cpuref.Draw(q, u); cpuref.BoundaryDistance(q, u) <= drawBoundary {
 			near++
-		} else if want := cpuref.Draw(q, u); int(tok) != want {
+			if int(tok) != want {
+				nearDiffer++
+			}
+		} else if int(tok) != want {
 			t.Fatalf("draw %d: GPU %d, reference %d (u %v)", j, tok, want, u)
 		}
 	}
@@ -507,8 +513,8 @@ func TestSamplerChiSquare(t *testing.T) {
 	if chi > crit {
 		t.Errorf("chi-square %.2f over %d bins (df %d) exceeds the 0.001 critical value %.2f", chi, bins, bins-1, crit)
 	}
-	t.Logf("%d draws over %d kept tokens: chi-square %.2f, df %d, critical (α = 0.001) %.2f; %d draws within %g of a boundary; GPU %v, total %v",
-		n, kept, chi, bins-1, crit, near, drawBoundary, gpuTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d draws over %d kept tokens: chi-square %.2f, df %d, critical (α = 0.001) %.2f; %d draws within %g of a boundary, %d of them different from the reference; GPU %v, total %v",
+		n, kept, chi, bins-1, crit, near, drawBoundary, nearDiffer, gpuTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
 // TestSamplerCopySlot forks a sequence on the device: after CopySlot the two
