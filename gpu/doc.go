@@ -36,6 +36,18 @@
 // is one dq8_<fmt> function in shaders/formats.wgsl plus a repacker and a
 // row of the format table; the kernels need no change.
 //
+// # Sampling
+//
+// Sampler (sampler.go, shaders/sample.wgsl) is BlinkDL's RWKV-7 sampler
+// (model.Sampling: penalties with decay, top-k, the demo's top-p with its
+// adjustment, temperature, an inverse-CDF draw keyed by Philox4x32-10) for
+// every row of a step, one workgroup per row. Each slot's parameters and
+// state (decayed counts, seen tokens, penalties, RNG counter) stay on the
+// device, so a chain of recorded steps needs no host write. Cutoffs are found
+// without sorting, by a search over the bit patterns of the probabilities.
+// It draws the tokens cpuref.SamplerState draws, except where a draw falls
+// within float32 rounding of a boundary of the cumulative distribution.
+//
 // # Conventions
 //
 //   - Bind group 0 only. Binding i of the WGSL is element i of the []Binding
