@@ -26,6 +26,7 @@ var paramBlocks = map[string]any{
 	"MatvecParams":   matvecParams{},
 	"StepParams":     stepParams{},
 	"SlotCopyParams": slotCopyParams{},
+	"SampleParams":   sampleParams{},
 }
 
 // toolkitBlocks are uniform structs of kernels that the gpu toolkit feeds
@@ -92,6 +93,13 @@ func wgslLayout(t *testing.T, structs map[string][]wgslField, typ string) (layou
 	var offs []int
 	off, align := 0, 1
 	for _, f := range fields {
+		if regexp.MustCompile(`^array<.*,[A-Z][A-Z0-9_]*>$`).MatchString(f.typ) {
+			// A placeholder-sized table (the last member): it starts at a
+			// multiple of 16; its size is not known here.
+			off = roundUp(16, off)
+			offs = append(offs, off)
+			return layout{16, off}, offs
+		}
 		l, _ := wgslLayout(t, structs, f.typ)
 		a := l.align
 		if _, isStruct := structs[f.typ]; isStruct || strings.HasPrefix(f.typ, "array<") {
@@ -126,6 +134,16 @@ func TestParamBlocksMatchWGSL(t *testing.T) {
 			for i, f := range fields {
 				gf := gt.Field(i)
 				require.Equal(t, normal(f.name), normal(gf.Name), "%s member %d: WGSL %s, Go %s", wname, i, f.name, gf.Name)
+				if gf.Type.Kind() == reflect.Slice {
+					// A table whose length is a placeholder: the last member,
+					// u32 words packed four to a vec4, starting at a multiple
+					// of 16 bytes.
+					require.Equal(t, len(fields)-1, i, "%s.%s: a runtime-sized table must be the last member", wname, f.name)
+					require.Regexp(t, `^array<vec4<u32>,[A-Z0-9_]+>$`, f.typ, "%s.%s", wname, f.name)
+					require.Equal(t, reflect.Uint32, gf.Type.Elem().Kind(), "%s.%s", wname, gf.Name)
+					require.Zero(t, goOff%16, "%s.%s starts at %d", wname, f.name, goOff)
+					return
+				}
 				require.Equal(t, f.typ, goWGSLType(t, gf.Type), "%s.%s: WGSL type %s, Go %s", wname, f.name, f.typ, gf.Type)
 				require.Equal(t, offs[i], goOff, "%s.%s: WGSL offset %d, Go (packed) offset %d", wname, f.name, offs[i], goOff)
 				goOff += binary.Size(reflect.Zero(gf.Type).Interface())

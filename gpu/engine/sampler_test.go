@@ -1,7 +1,9 @@
-package gpu
+package engine
 
 import (
 	"fmt"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu"
+	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"math"
 	"math/rand"
 	"slices"
@@ -33,7 +35,7 @@ const (
 // TestSamplerPhiloxGPU runs shaders/philox.wgsl on the known-answer vectors
 // of Random123 and compares sample_uniform with model.SampleUniform.
 func TestSamplerPhiloxGPU(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	common, err := shaders.Source(shaders.Common, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +80,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 	in, _ := d.NewBufferU32("kat", kat)
 	out, _ := d.NewBuffer("out", uint64(4*len(want)))
 	r := d.NewRecorder()
-	r.Dispatch(k, []Binding{{Buf: in}, {Buf: out}}, 1, 1, 1)
+	r.Dispatch(k, []gpu.Binding{{Buf: in}, {Buf: out}}, 1, 1, 1)
 	if err := r.Submit(); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +235,7 @@ func samplerCases(t *testing.T) []samplerCase {
 // chained steps (so the penalties act) at V = 1000 and 65536 and compares
 // every row with the reference.
 func TestSamplerMatchesReference(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	for _, V := range []int{1000, 65536} {
 		t.Run(fmt.Sprint("V=", V), func(t *testing.T) {
 			start := time.Now()
@@ -313,7 +315,7 @@ func TestSamplerMatchesReference(t *testing.T) {
 // the reference's unless its draw lies within drawBoundary of a boundary
 // (then the reference follows the GPU's token). The final states agree.
 func TestSamplerChain(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	const V, steps = 512, 200
 	start := time.Now()
 	chat, _ := model.Preset("chat")
@@ -425,7 +427,7 @@ func chiSquareCritical(df int) float64 {
 // distribution at significance 0.001, and each draw against the reference's
 // under the boundary rule.
 func TestSamplerChiSquare(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	const V, n = 48, 100000
 	start := time.Now()
 	p := model.Sampling{Temperature: 0.7, TopP: 0.95, TopK: 20, Seed: 2024, PresencePenalty: 0.5, FrequencyPenalty: 0.5, PenaltyDecay: 0.99}
@@ -520,7 +522,7 @@ func TestSamplerChiSquare(t *testing.T) {
 // TestSamplerCopySlot forks a sequence on the device: after CopySlot the two
 // slots hold the same state and draw the same tokens from the same logits.
 func TestSamplerCopySlot(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	const V = 300
 	chat, _ := model.Preset("chat")
 	chat.Seed = 5
@@ -604,7 +606,7 @@ func TestSamplerCopySlot(t *testing.T) {
 // −∞ and banned ids get probability 0 (values by hand: the other ids share
 // equal logits).
 func TestSamplerBansAndInvalidRows(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	const V = 8
 	const rows = 6
 	s, err := NewSampler(d, V, rows, rows)
@@ -675,7 +677,7 @@ func TestSamplerBansAndInvalidRows(t *testing.T) {
 
 // TestSamplerArgumentErrors: bad arguments are refused with errors naming them.
 func TestSamplerArgumentErrors(t *testing.T) {
-	d := OpenTestDevice(t)
+	d := gputest.OpenDevice(t)
 	if _, err := NewSampler(d, 0, 1, 1); err == nil || !strings.Contains(err.Error(), "vocabulary") {
 		t.Errorf("vocabulary 0: %v", err)
 	}

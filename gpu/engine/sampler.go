@@ -1,7 +1,8 @@
-package gpu
+package engine
 
 import (
 	"fmt"
+	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"math"
 	"strconv"
 
@@ -37,17 +38,17 @@ const SamplerInvalidToken = 0xffffffff
 // per step; each new composition adds a small buffer for the device's
 // lifetime. A Sampler is not safe for concurrent use.
 type Sampler struct {
-	dev          *Device
+	dev          *gpu.Device
 	vocab, slots int
 	maxRows      int
 	seenWords    int
-	k            *Kernel
-	params       *Buffer // [slots] samplerSlotParams
-	occ, pen     *Buffer // [slots, vocab] f32
-	seen         *Buffer // [slots, seenWords] u32
-	counters     *Buffer // [slots] u32
-	noProbs      *Buffer // 4-byte stand-in for the probs binding
-	scratch      *Buffer // one slot's parameters and state, for CopySlot
+	k            *gpu.Kernel
+	params       *gpu.Buffer // [slots] samplerSlotParams
+	occ, pen     *gpu.Buffer // [slots, vocab] f32
+	seen         *gpu.Buffer // [slots, seenWords] u32
+	counters     *gpu.Buffer // [slots] u32
+	noProbs      *gpu.Buffer // 4-byte stand-in for the probs binding
+	scratch      *gpu.Buffer // one slot's parameters and state, for CopySlot
 }
 
 // samplerSlotParams mirrors SlotParams of shaders/sample.wgsl.
@@ -123,8 +124,8 @@ type sampleParams struct {
 	SeenWords   uint32 // u32 words per slot in seen
 	Draws       uint32 // bulk: draws per workgroup
 	Total       uint32 // bulk: draws in this dispatch
-	Pad         [2]uint32
-	RowSlots    []uint32 // padded to 4·MAXROWS4 words
+	Pad0, Pad1  uint32
+	RowSlots    []uint32 // row_slots: padded to 4·MAXROWS4 words
 }
 
 func (p sampleParams) words(maxRows4 int) []uint32 {
@@ -153,7 +154,7 @@ func samplerWG(vocab int) int {
 // NewSampler allocates slots samplers for a vocabulary of vocab tokens,
 // sampling up to maxRows rows per Record. Every slot starts greedy with no
 // penalties (Configure sets its parameters).
-func NewSampler(dev *Device, vocab, slots, maxRows int) (*Sampler, error) {
+func NewSampler(dev *gpu.Device, vocab, slots, maxRows int) (*Sampler, error) {
 	switch {
 	case vocab < 1 || vocab > MaxSamplerVocab:
 		return nil, fmt.Errorf("sampler: vocabulary %d, want 1..%d", vocab, MaxSamplerVocab)
@@ -164,7 +165,7 @@ func NewSampler(dev *Device, vocab, slots, maxRows int) (*Sampler, error) {
 	}
 	if need := uint64(slots) * uint64(vocab) * 4; need > dev.MaxBindingSize() {
 		return nil, fmt.Errorf("sampler: %d slots × %d tokens of state need %s in one binding, above this device's %s: use fewer slots",
-			slots, vocab, fmtBytes(need), fmtBytes(dev.MaxBindingSize()))
+			slots, vocab, mib(need), mib(dev.MaxBindingSize()))
 	}
 	s := &Sampler{dev: dev, vocab: vocab, slots: slots, maxRows: maxRows, seenWords: (vocab + 31) / 32}
 	src, err := shaders.Source("sample.wgsl", map[string]string{
@@ -185,11 +186,11 @@ func NewSampler(dev *Device, vocab, slots, maxRows int) (*Sampler, error) {
 	if s.params, err = dev.NewBufferU32("sampler params", params); err != nil {
 		return nil, err
 	}
-	alloc := func(label string, bytes int) *Buffer {
+	alloc := func(label string, bytes int) *gpu.Buffer {
 		if err != nil {
 			return nil
 		}
-		var b *Buffer
+		var b *gpu.Buffer
 		b, err = dev.NewBuffer(label, uint64(bytes))
 		return b
 	}
@@ -237,11 +238,11 @@ func (s *Sampler) Configure(slot int, p model.Sampling) error {
 	d := s.dev
 	V := uint64(s.vocab)
 	writes := []struct {
-		b    *Buffer
+		b    *gpu.Buffer
 		off  uint64
 		data []byte
 	}{
-		{s.params, uint64(slot) * slotParamsBytes, U32Bytes(slotParamsFrom(p).words())},
+		{s.params, uint64(slot) * slotParamsBytes, gpu.U32Bytes(slotParamsFrom(p).words())},
 		{s.occ, uint64(slot) * V * 4, make([]byte, V*4)},
 		{s.pen, uint64(slot) * V * 4, make([]byte, V*4)},
 		{s.seen, uint64(slot*s.seenWords) * 4, make([]byte, s.seenWords*4)},
@@ -258,7 +259,7 @@ func (s *Sampler) Configure(slot int, p model.Sampling) error {
 // CopySlot records copying slot src's sampler (parameters and state) to slot
 // dst, for a forked sequence: both then draw the same tokens from the same
 // logits until one is reconfigured.
-func (s *Sampler) CopySlot(r *Recorder, src, dst int) error {
+func (s *Sampler) CopySlot(r *gpu.Recorder, src, dst int) error {
 	if err := s.checkSlot("source", src); err != nil {
 		return err
 	}
@@ -272,7 +273,7 @@ func (s *Sampler) CopySlot(r *Recorder, src, dst int) error {
 	V := uint64(s.vocab) * 4
 	W := uint64(s.seenWords) * 4
 	parts := []struct {
-		b    *Buffer
+		b    *gpu.Buffer
 		size uint64
 	}{{s.params, slotParamsBytes}, {s.occ, V}, {s.pen, V}, {s.seen, W}, {s.counters, 4}}
 	var off uint64
@@ -293,7 +294,7 @@ func (s *Sampler) CopySlot(r *Recorder, src, dst int) error {
 // chosen id goes to ids[idsOffsetWords+i] (SamplerInvalidToken for an
 // invalid row) and the slot's state advances (counts, seen, counter). A slot
 // may appear once per Record.
-func (s *Sampler) Record(r *Recorder, logits *Buffer, logitsOffsetFloats int, rowSlots []int, ids *Buffer, idsOffsetWords int) error {
+func (s *Sampler) Record(r *gpu.Recorder, logits *gpu.Buffer, logitsOffsetFloats int, rowSlots []int, ids *gpu.Buffer, idsOffsetWords int) error {
 	return s.record(r, logits, logitsOffsetFloats, rowSlots, ids, idsOffsetWords, nil, 0)
 }
 
@@ -301,14 +302,14 @@ func (s *Sampler) Record(r *Recorder, logits *Buffer, logitsOffsetFloats int, ro
 // (the probabilities the token is drawn from, zero for the tokens dropped;
 // one-hot for a greedy row; all zero for an invalid row) to probs, row i at
 // float offset probsOffsetFloats + i·Vocab. For tests and diagnostics.
-func (s *Sampler) RecordWithProbs(r *Recorder, logits *Buffer, logitsOffsetFloats int, rowSlots []int, ids *Buffer, idsOffsetWords int, probs *Buffer, probsOffsetFloats int) error {
+func (s *Sampler) RecordWithProbs(r *gpu.Recorder, logits *gpu.Buffer, logitsOffsetFloats int, rowSlots []int, ids *gpu.Buffer, idsOffsetWords int, probs *gpu.Buffer, probsOffsetFloats int) error {
 	if probs == nil {
 		return fmt.Errorf("sampler: nil probs buffer")
 	}
 	return s.record(r, logits, logitsOffsetFloats, rowSlots, ids, idsOffsetWords, probs, probsOffsetFloats)
 }
 
-func (s *Sampler) record(r *Recorder, logits *Buffer, logitsOff int, rowSlots []int, ids *Buffer, idsOff int, probs *Buffer, probsOff int) error {
+func (s *Sampler) record(r *gpu.Recorder, logits *gpu.Buffer, logitsOff int, rowSlots []int, ids *gpu.Buffer, idsOff int, probs *gpu.Buffer, probsOff int) error {
 	rows := len(rowSlots)
 	if rows < 1 || rows > s.maxRows {
 		return fmt.Errorf("sampler: %d rows, want 1..%d (maxRows)", rows, s.maxRows)
@@ -339,7 +340,7 @@ func (s *Sampler) record(r *Recorder, logits *Buffer, logitsOff int, rowSlots []
 // draw after firstCounter + j tokens with the same logits and penalties.
 // Each workgroup computes the distribution once and makes 64 draws from it
 // with the same code as Record.
-func (s *Sampler) RecordDraws(r *Recorder, logits *Buffer, logitsOffsetFloats int, slot int, firstCounter uint32, n int, ids *Buffer, idsOffsetWords int) error {
+func (s *Sampler) RecordDraws(r *gpu.Recorder, logits *gpu.Buffer, logitsOffsetFloats int, slot int, firstCounter uint32, n int, ids *gpu.Buffer, idsOffsetWords int) error {
 	if err := s.checkSlot("drawing", slot); err != nil {
 		return err
 	}
@@ -367,8 +368,8 @@ func (s *Sampler) RecordDraws(r *Recorder, logits *Buffer, logitsOffsetFloats in
 
 // locate checks that the logits, ids and probs ranges lie inside their
 // buffers and fills in the offsets.
-func (s *Sampler) locate(p *sampleParams, logits *Buffer, logitsOff, logitsFloats int, ids *Buffer, idsOff, idsWords int, probs *Buffer, probsOff int) error {
-	check := func(what string, b *Buffer, off, n int) error {
+func (s *Sampler) locate(p *sampleParams, logits *gpu.Buffer, logitsOff, logitsFloats int, ids *gpu.Buffer, idsOff, idsWords int, probs *gpu.Buffer, probsOff int) error {
+	check := func(what string, b *gpu.Buffer, off, n int) error {
 		if b == nil {
 			return fmt.Errorf("sampler: nil %s buffer", what)
 		}
@@ -394,7 +395,7 @@ func (s *Sampler) locate(p *sampleParams, logits *Buffer, logitsOff, logitsFloat
 	return nil
 }
 
-func (s *Sampler) dispatch(r *Recorder, p sampleParams, logits, ids, probs *Buffer) error {
+func (s *Sampler) dispatch(r *gpu.Recorder, p sampleParams, logits, ids, probs *gpu.Buffer) error {
 	ub, err := s.dev.Params(p.words(s.maxRows4())...)
 	if err != nil {
 		return err
@@ -402,7 +403,7 @@ func (s *Sampler) dispatch(r *Recorder, p sampleParams, logits, ids, probs *Buff
 	if probs == nil {
 		probs = s.noProbs
 	}
-	r.Dispatch(s.k, []Binding{{Buf: logits}, {Buf: s.params}, {Buf: s.occ}, {Buf: s.pen}, {Buf: s.seen}, {Buf: s.counters},
+	r.Dispatch(s.k, []gpu.Binding{{Buf: logits}, {Buf: s.params}, {Buf: s.occ}, {Buf: s.pen}, {Buf: s.seen}, {Buf: s.counters},
 		{Buf: ids}, {Buf: probs}, {Buf: ub}}, p.Rows, 1, 1)
 	return r.Err()
 }
@@ -440,7 +441,10 @@ func (s *Sampler) ReadState(slot int) (SamplerSlotState, error) {
 
 // Release frees the sampler's buffers.
 func (s *Sampler) Release() {
-	for _, b := range []*Buffer{s.params, s.occ, s.pen, s.seen, s.counters, s.noProbs, s.scratch} {
+	for _, b := range []*gpu.Buffer{s.params, s.occ, s.pen, s.seen, s.counters, s.noProbs, s.scratch} {
 		b.Release()
 	}
 }
+
+// mib formats a byte count in MiB for messages.
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
