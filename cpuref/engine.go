@@ -43,9 +43,10 @@ func (e *Engine) Close() error { return nil }
 type Session struct {
 	e      *Engine
 	mu     sync.Mutex
-	state  *model.State
-	chosen int // the token chosen by the last WantToken step, -1 if none
-	closed bool
+	state   *model.State
+	chosen  int           // the token chosen by the last WantToken step, -1 if none
+	sampler *SamplerState // nil: WantToken takes the argmax
+	closed  bool
 }
 
 // chunkTokens bounds the tokens processed together in a prefill, so that a
@@ -74,10 +75,14 @@ func (e *Engine) Step(ctx context.Context, seqs []model.Seq) ([]model.SeqResult,
 		r, err := sessions[i].step(ctx, sq)
 		results[i] = r
 		if err != nil {
+			err = fmt.Errorf("cpuref: sequence %d: %w", i, err)
+			if ctx.Err() == nil {
+				return nil, err
+			}
 			for j := range results {
 				results[j].Logits, results[j].Token = nil, -1
 			}
-			return nil, &model.StepError{Results: results, Err: fmt.Errorf("cpuref: sequence %d: %w", i, err)}
+			return nil, &model.StepError{Results: results, Err: err}
 		}
 	}
 	return results, nil
@@ -140,6 +145,13 @@ func (s *Session) step(ctx context.Context, sq model.Seq) (model.SeqResult, erro
 	}
 	if sq.Want == model.WantToken {
 		r.Token = model.Argmax(r.Logits)
+		if s.sampler != nil {
+			t, err := s.sampler.Sample(r.Logits)
+			if err != nil {
+				return r, fmt.Errorf("cpuref: sampling the token after position %d: %w", r.Consumed-1, err)
+			}
+			r.Token = t
+		}
 		s.chosen = r.Token
 		r.Logits = nil
 	}
@@ -154,7 +166,11 @@ func (s *Session) Fork() (model.Session, error) {
 	if s.closed {
 		return nil, errClosed
 	}
-	return &Session{e: s.e, state: s.state.Clone(), chosen: s.chosen}, nil
+	f := &Session{e: s.e, state: s.state.Clone(), chosen: s.chosen}
+	if s.sampler != nil {
+		f.sampler = s.sampler.Clone()
+	}
+	return f, nil
 }
 
 // State returns a copy of the current state.
@@ -188,6 +204,26 @@ func (s *Session) Reset() error {
 	}
 	s.state.Reset()
 	s.chosen = -1
+	return nil
+}
+
+// SetSampling sets the sampler of WantToken steps (nil: the argmax), with
+// fresh penalty counts and random counter.
+func (s *Session) SetSampling(p *model.Sampling) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	if p == nil {
+		s.sampler = nil
+		return nil
+	}
+	st, err := NewSamplerState(*p, s.e.w.Config.Vocab)
+	if err != nil {
+		return err
+	}
+	s.sampler = st
 	return nil
 }
 

@@ -57,6 +57,12 @@ type Session interface {
 	SetState(s *State) error
 	// Reset returns to the all-zero state of a fresh sequence.
 	Reset() error
+	// SetSampling chooses how WantToken steps pick this session's tokens:
+	// nil (the default) is the argmax; otherwise RWKV's sampler with p
+	// (model.Sampling), whose penalty counts and random counter start
+	// afresh: call it at the start of each reply. Fork copies the
+	// sampler's state with the session's.
+	SetSampling(p *Sampling) error
 	// Close frees the session's slot. Closing twice is harmless.
 	Close() error
 }
@@ -74,8 +80,9 @@ const (
 	// row-major.
 	WantAll
 	// WantToken returns the next token, chosen on the device from the last
-	// token's logits (greedy: the argmax, lowest id on ties); the logits do
-	// not leave the device. A later step can feed it back with Continue.
+	// token's logits by the session's sampler (Session.SetSampling; by
+	// default the argmax, lowest id on ties); the logits do not leave the
+	// device. A later step can feed it back with Continue.
 	WantToken
 )
 

@@ -32,7 +32,9 @@
 //      whose cumulative weight exceeds u·Σw. Each invocation owns a
 //      contiguous chunk of ids; an exclusive scan of the chunk sums gives
 //      each chunk's start, and the chunk holding the crossing finds it.
-//   8. ids[ids_off + r] = token (bulk: ids[ids_off + j]); with FLAG_UPDATE
+//   8. ids[ids_off + r] = token (bulk: ids[ids_off + j]), and the slot's
+//      chosen token ids[chosen_off + slot] = token unless chosen_off is
+//      0xffffffff (the engine's Continue reads it); with FLAG_UPDATE
 //      occ = occ·decay + [i = token], seen[token] = 1, pen recomputed,
 //      counter + 1; with FLAG_PROBS probs[probs_off + r·v + i] = w[i]/Σw
 //      (one-hot when greedy).
@@ -93,7 +95,7 @@ struct SampleParams {
     seen_words: u32,     // u32 words per slot in seen
     draws: u32,          // bulk: draws per workgroup (draw j in workgroup j / draws)
     total: u32,          // bulk: draws in this dispatch
-    pad0: u32,
+    chosen_off: u32,     // ids offset of the per-slot chosen tokens; 0xffffffff = none
     pad1: u32,
     row_slots: array<vec4<u32>, MAXROWS4>, // slot of row r: [r/4][r%4]
 }
@@ -416,6 +418,9 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>,
     }
     if (lid == 0u) {
         ids[P.ids_off + row] = tok;
+        if (P.chosen_off != NONE && !invalid) {
+            ids[P.chosen_off + slot] = tok;
+        }
     }
     if ((P.flags & FLAG_UPDATE) != 0u) {
         let sw = slot * P.seen_words;

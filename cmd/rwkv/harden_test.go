@@ -82,7 +82,7 @@ func TestLogitsRefusesNonFinite(t *testing.T) {
 	out := filepath.Join(dir, "out.f32")
 	_, _, err := run(t, "logits", "-m", path, "--tokens", "0,795", "-o", out)
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "the logits hold 2 non-finite values (first at position 0, index 3: NaN)")
+	require.Contains(t, err.Error(), "the logits at position 0 (token index 3) hold non-finite values: 1 NaN and 0 Inf")
 	require.Contains(t, err.Error(), "rwkv info --check")
 	_, statErr := os.Stat(out)
 	require.True(t, os.IsNotExist(statErr), "no output file on error")
@@ -98,7 +98,8 @@ func TestVerifyBlamesTheModelNotTheGPU(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "both engines produce non-finite values (the model itself, see rwkv info --check")
 	require.NotContains(t, err.Error(), "GPU does not match")
-	require.Contains(t, out, "seq: both engines produce non-finite values: the GPU 3 (first at position 0, index 3: NaN), the CPU reference 3")
+	require.Contains(t, out, "seq: both engines produce non-finite values: the GPU: ")
+	require.Contains(t, out, "at position 0 (token index 3) hold non-finite values")
 }
 
 // TestVerifyRefWithNaN: a reference file holding NaN cannot serve.

@@ -80,8 +80,9 @@ type Engine struct {
 	embed  []embedPart
 	head   stage
 	lnOut  *gpu.Buffer   // lnParams of ln_out
-	argmax *gpu.Buffer   // argmaxParams
-	steps  []*gpu.Buffer // stepParams for 0..MaxTokens tokens
+	argmax  *gpu.Buffer   // argmaxParams
+	steps   []*gpu.Buffer // stepParams for 0..MaxTokens tokens
+	sampler *Sampler      // per-slot RWKV samplers (Session.SetSampling)
 
 	k kernels
 
@@ -160,6 +161,9 @@ func New(dev *gpu.Device, w *model.Weights, opt Options) (*Engine, error) {
 		return nil, err
 	}
 	if err := e.allocate(); err != nil {
+		return nil, err
+	}
+	if e.sampler, err = NewSampler(dev, c.Vocab, ml.slots, opt.MaxTokens); err != nil {
 		return nil, err
 	}
 	up := &uploader{e: e, st: &stager{budget: opt.UploadBudget}, total: e.plan.Weights}
@@ -334,6 +338,9 @@ func (e *Engine) Close() error {
 func (e *Engine) release() {
 	for _, b := range []*gpu.Buffer{e.act, e.state, e.ids, e.pass, e.gvec} {
 		b.Release()
+	}
+	if e.sampler != nil {
+		e.sampler.Release()
 	}
 	for _, g := range e.layers {
 		g.vec.Release()

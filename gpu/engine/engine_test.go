@@ -206,7 +206,7 @@ func TestEngineSizeLimits(t *testing.T) {
 	fit := int((d.MaxBindingSize() &^ 255) / per)
 	_, err = New(d, w, Options{StateSlots: fit + 1})
 	require.ErrorContains(t, err, fmt.Sprintf("ask for at most %d slots", fit))
-	e := newTestEngine(t, d, w, Options{StateMemory: 10 * per})
+	e := newTestEngine(t, d, w, Options{StateMemory: 10 * (per + samplerSlotBytes(w.Config.Vocab))})
 	require.Equal(t, 10, e.StateSlots(), "slots from the state memory budget")
 }
 
@@ -279,4 +279,70 @@ func TestStepConcurrentCallers(t *testing.T) {
 	w := numtest.LoadFixture(t, "Q8_0")
 	e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 6})
 	numtest.CheckConcurrent(t, e, cpuref.New(w), numtest.Prompts(numtest.FixturePrompt(t), 6), gpuIdealTol)
+}
+
+// TestSampledDecodeMatchesCPU decodes with RWKV's sampler (the chat and
+// creative presets, fixed seeds) on the GPU, chained on the device, and on
+// the CPU reference: the tokens must be the same, except that a draw that
+// falls within 1e-4 of a cumulative boundary of the CPU's distribution may
+// part them (the GPU's logits differ from the CPU's by ~1e-6), after which
+// the comparison stops. A fork inherits the sampler and draws the same.
+func TestSampledDecodeMatchesCPU(t *testing.T) {
+	d := gputest.OpenDevice(t)
+	w := numtest.LoadFixture(t, "F16")
+	prompt := numtest.FixturePrompt(t)[:16]
+	e := newTestEngine(t, d, w, Options{MaxTokens: 16, StateSlots: 3})
+	c := cpuref.New(w)
+	ctx := context.Background()
+	for _, preset := range []string{"chat", "creative"} {
+		t.Run(preset, func(t *testing.T) {
+			p, err := model.Preset(preset)
+			require.NoError(t, err)
+			p.Seed = 42
+			gs, err := e.NewSession()
+			require.NoError(t, err)
+			defer gs.Close()
+			require.NoError(t, gs.SetSampling(&p))
+			// The CPU side: logits from cpuref, the reference sampler drawn
+			// by hand, so that each draw's distance to a boundary is known.
+			cs, err := c.NewSession()
+			require.NoError(t, err)
+			st, err := cpuref.NewSamplerState(p, w.Config.Vocab)
+			require.NoError(t, err)
+			logits, err := model.Forward(ctx, c, cs, prompt, model.WantLast)
+			require.NoError(t, err)
+			seq := model.Seq{Session: gs, Tokens: prompt, Want: model.WantToken}
+			var fork model.Session
+			for step := 0; step < 24; step++ {
+				q, err := st.Distribution(logits)
+				require.NoError(t, err)
+				u := model.SampleUniform(p.Seed, st.Counter)
+				near := cpuref.BoundaryDistance(q, u) < 1e-4
+				want, err := st.Sample(logits)
+				require.NoError(t, err)
+				r, err := e.Step(ctx, []model.Seq{seq})
+				require.NoError(t, err)
+				if near && r[0].Token != want {
+					t.Logf("step %d: the draw fell within 1e-4 of a boundary and the GPU chose %d, the CPU %d: stopping", step, r[0].Token, want)
+					return
+				}
+				require.Equal(t, want, r[0].Token, "step %d", step)
+				if step == 5 {
+					fork, err = gs.Fork()
+					require.NoError(t, err)
+					defer fork.Close()
+				}
+				if step == 6 {
+					// The fork continues from the same state and sampler.
+					fr, err := e.Step(ctx, []model.Seq{{Session: fork, Continue: true, Want: model.WantToken}})
+					require.NoError(t, err)
+					require.Equal(t, r[0].Token, fr[0].Token, "the fork draws what its parent drew")
+				}
+				seq = model.Seq{Session: gs, Continue: true, Want: model.WantToken}
+				if logits, err = model.Forward(ctx, c, cs, []int{want}, model.WantLast); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -344,7 +344,7 @@ func TestEmbedAndArgmaxKernels(t *testing.T) {
 		seqs = append(seqs, testSeq{s, zeros(1)})
 	}
 	pa := passFor(t, e, seqs, model.WantToken)
-	require.Len(t, pa.tokenRows, 4)
+	require.Len(t, pa.argmaxRows, 4)
 	e.argmax, err = d.ParamsOf(argmaxParams{V: V, Logits: uint32(l.logits), Out: uint32(il.out), Chosen: uint32(il.chosen)})
 	require.NoError(t, err)
 	rec = d.NewRecorder()

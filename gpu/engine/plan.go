@@ -51,15 +51,18 @@ func newActLayout(c model.Config, tmax int) actLayout {
 	return l
 }
 
-// idsLayout is the u32 buffer the head writes: per head row its chosen id
-// and non-finite count, [tmax][2] at out, and per slot the token last
-// chosen for it at chosen (read back by Continue steps on the device).
+// idsLayout is the u32 buffer the head writes: per argmax row its id and
+// non-finite count, [tmax][2] at out; per sampled row its id, [tmax] at
+// sampled (right after, so that one read-back of readN words brings both
+// back); and per slot the token last chosen for it, at chosen (read by
+// Continue steps on the device).
 type idsLayout struct {
-	out, chosen, total int
+	out, sampled, chosen, total int
+	readN                       int
 }
 
 func newIDsLayout(tmax, slots int) idsLayout {
-	return idsLayout{out: 0, chosen: 2 * tmax, total: 2*tmax + slots}
+	return idsLayout{out: 0, sampled: 2 * tmax, chosen: 3 * tmax, total: 3*tmax + slots, readN: 3 * tmax}
 }
 
 // passLayout is the per-pass table buffer, written once per pass: the
@@ -89,13 +92,16 @@ type Plan struct {
 	Vectors     uint64 // 1-D tensors as f32
 	Activations uint64 // activation regions and the logits of one pass
 	State       uint64 // StateSlots × the state of one sequence
+	Sampler     uint64 // per-slot sampler state: penalty counts, seen tokens, parameters
 	Other       uint64 // token tables, ids, parameter blocks
 	StateSlots  int
 	MaxTokens   int
 }
 
 // Total is the sum of the parts.
-func (p Plan) Total() uint64 { return p.Weights + p.Vectors + p.Activations + p.State + p.Other }
+func (p Plan) Total() uint64 {
+	return p.Weights + p.Vectors + p.Activations + p.State + p.Sampler + p.Other
+}
 
 // Default sizes of Options.
 const (
@@ -106,12 +112,14 @@ const (
 
 // slotsFor returns the number of state slots opt asks for on a device
 // whose storage bindings reach limit bytes: StateSlots when set, else as
-// many as StateMemory (capped by the binding) holds. The whole state is
-// one binding, so more slots than the binding holds is an error saying
-// what to lower.
+// many as StateMemory (capped by the binding) holds, counting each slot's
+// state and sampler. The state of all slots is one binding, and so are the
+// samplers' penalty counts: more slots than a binding holds is an error
+// saying what to lower.
 func slotsFor(c model.Config, opt Options, limit uint64) (int, error) {
 	per := uint64(c.StateBytes())
-	fit := int(limit / per)
+	perAll := per + samplerSlotBytes(c.Vocab) // state and sampler of one slot
+	fit := int(min(limit/per, limit/(4*uint64(c.Vocab))))
 	if opt.StateSlots > 0 {
 		if opt.StateSlots > fit {
 			return 0, fmt.Errorf("gpu: %d state slots need %d MiB (%.1f MiB each), above this device's storage binding limit of %d MiB: ask for at most %d slots",
@@ -123,12 +131,12 @@ func slotsFor(c model.Config, opt Options, limit uint64) (int, error) {
 	if budget == 0 {
 		budget = defaultStateMemory
 	}
-	n := int(min(budget, limit) / per)
+	n := min(int(budget/perAll), fit)
 	if n < 1 {
 		if fit < 1 {
 			return 0, fmt.Errorf("gpu: the state of one sequence (%.1f MiB) exceeds this device's storage binding limit of %d MiB", float64(per)/(1<<20), limit>>20)
 		}
-		return 0, fmt.Errorf("gpu: a state memory budget of %d MiB holds no sequence (one needs %.1f MiB): raise it", budget>>20, float64(per)/(1<<20))
+		return 0, fmt.Errorf("gpu: a state memory budget of %d MiB holds no sequence (one needs %.1f MiB with its sampler): raise it", budget>>20, float64(perAll)/(1<<20))
 	}
 	return n, nil
 }
@@ -197,6 +205,7 @@ func (ml *modelLayout) plan() Plan {
 	}
 	p.Activations = 4 * uint64(ml.act.total)
 	p.State = uint64(ml.slots) * uint64(ml.cfg.StateBytes())
+	p.Sampler = SamplerBytes(ml.cfg.Vocab, ml.slots)
 	p.Other = 4*uint64(ml.ids.total) + ml.pass.total
 	return p
 }

@@ -69,7 +69,14 @@ func (e *Engine) ProfileStep(s model.Session, token int) (gpu.Timing, error) {
 		return gpu.Timing{}, err
 	}
 	r := e.dev.NewRecorder()
-	e.recordPass(r, p.T, len(p.seqs), 1, 1)
+	e.recordPass(r, p.T, len(p.seqs), 1, len(p.argmaxRows))
+	if len(p.sampledRows) > 0 {
+		il := e.ml.ids
+		if err := e.sampler.RecordChosen(r, e.act, e.ml.act.logits, p.sampledSlot, e.ids, il.sampled, il.chosen); err != nil {
+			r.Reset()
+			return gpu.Timing{}, err
+		}
+	}
 	tm, err := r.SubmitTimed()
 	if err != nil {
 		return gpu.Timing{}, fmt.Errorf("gpu: profile step: %w", err)

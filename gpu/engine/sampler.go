@@ -124,12 +124,13 @@ type sampleParams struct {
 	SeenWords   uint32 // u32 words per slot in seen
 	Draws       uint32 // bulk: draws per workgroup
 	Total       uint32 // bulk: draws in this dispatch
-	Pad0, Pad1  uint32
+	ChosenOff   uint32 // ids offset of the per-slot chosen tokens (SamplerInvalidToken: none)
+	Pad1        uint32
 	RowSlots    []uint32 // row_slots: padded to 4·MAXROWS4 words
 }
 
 func (p sampleParams) words(maxRows4 int) []uint32 {
-	w := []uint32{p.V, p.Rows, p.LogitsOff, p.IDsOff, p.ProbsOff, p.Flags, p.CounterBase, p.SeenWords, p.Draws, p.Total, 0, 0}
+	w := []uint32{p.V, p.Rows, p.LogitsOff, p.IDsOff, p.ProbsOff, p.Flags, p.CounterBase, p.SeenWords, p.Draws, p.Total, p.ChosenOff, 0}
 	slots := make([]uint32, 4*maxRows4)
 	copy(slots, p.RowSlots)
 	return append(w, slots...)
@@ -149,6 +150,19 @@ func samplerWG(vocab int) int {
 		wg *= 2
 	}
 	return wg
+}
+
+// SamplerBytes is the device memory NewSampler takes for slots samplers of
+// a vocabulary of vocab tokens.
+func SamplerBytes(vocab, slots int) uint64 {
+	per := samplerSlotBytes(vocab)
+	return uint64(slots)*per + per + 4 // plus the copy scratch and the probs stand-in
+}
+
+// samplerSlotBytes is one slot's sampler: parameters, penalty counts and
+// penalties, seen bits, counter.
+func samplerSlotBytes(vocab int) uint64 {
+	return uint64(slotParamsBytes + 2*vocab*4 + (vocab+31)/32*4 + 4)
 }
 
 // NewSampler allocates slots samplers for a vocabulary of vocab tokens,
@@ -295,7 +309,14 @@ func (s *Sampler) CopySlot(r *gpu.Recorder, src, dst int) error {
 // invalid row) and the slot's state advances (counts, seen, counter). A slot
 // may appear once per Record.
 func (s *Sampler) Record(r *gpu.Recorder, logits *gpu.Buffer, logitsOffsetFloats int, rowSlots []int, ids *gpu.Buffer, idsOffsetWords int) error {
-	return s.record(r, logits, logitsOffsetFloats, rowSlots, ids, idsOffsetWords, nil, 0)
+	return s.record(r, logits, logitsOffsetFloats, rowSlots, ids, idsOffsetWords, nil, 0, -1)
+}
+
+// RecordChosen is Record that also writes each row's token as its slot's
+// chosen token, ids[chosenOffsetWords + slot] (the engine's Continue steps
+// feed it), unless the row is invalid.
+func (s *Sampler) RecordChosen(r *gpu.Recorder, logits *gpu.Buffer, logitsOffsetFloats int, rowSlots []int, ids *gpu.Buffer, idsOffsetWords, chosenOffsetWords int) error {
+	return s.record(r, logits, logitsOffsetFloats, rowSlots, ids, idsOffsetWords, nil, 0, chosenOffsetWords)
 }
 
 // RecordWithProbs is Record that also writes each row's final distribution
@@ -306,10 +327,12 @@ func (s *Sampler) RecordWithProbs(r *gpu.Recorder, logits *gpu.Buffer, logitsOff
 	if probs == nil {
 		return fmt.Errorf("sampler: nil probs buffer")
 	}
-	return s.record(r, logits, logitsOffsetFloats, rowSlots, ids, idsOffsetWords, probs, probsOffsetFloats)
+	return s.record(r, logits, logitsOffsetFloats, rowSlots, ids, idsOffsetWords, probs, probsOffsetFloats, -1)
 }
 
-func (s *Sampler) record(r *gpu.Recorder, logits *gpu.Buffer, logitsOff int, rowSlots []int, ids *gpu.Buffer, idsOff int, probs *gpu.Buffer, probsOff int) error {
+// record is Record with optional probabilities (probs nil: none) and chosen
+// tokens (chosenOff < 0: none).
+func (s *Sampler) record(r *gpu.Recorder, logits *gpu.Buffer, logitsOff int, rowSlots []int, ids *gpu.Buffer, idsOff int, probs *gpu.Buffer, probsOff int, chosenOff int) error {
 	rows := len(rowSlots)
 	if rows < 1 || rows > s.maxRows {
 		return fmt.Errorf("sampler: %d rows, want 1..%d (maxRows)", rows, s.maxRows)
@@ -326,7 +349,10 @@ func (s *Sampler) record(r *gpu.Recorder, logits *gpu.Buffer, logitsOff int, row
 		used[slot] = i
 		slots[i] = uint32(slot)
 	}
-	p := sampleParams{V: uint32(s.vocab), Rows: uint32(rows), Flags: sampleUpdate, SeenWords: uint32(s.seenWords), RowSlots: slots}
+	p := sampleParams{V: uint32(s.vocab), Rows: uint32(rows), Flags: sampleUpdate, SeenWords: uint32(s.seenWords), RowSlots: slots, ChosenOff: SamplerInvalidToken}
+	if chosenOff >= 0 {
+		p.ChosenOff = uint32(chosenOff)
+	}
 	if err := s.locate(&p, logits, logitsOff, rows*s.vocab, ids, idsOff, rows, probs, probsOff); err != nil {
 		return err
 	}
@@ -353,7 +379,7 @@ func (s *Sampler) RecordDraws(r *gpu.Recorder, logits *gpu.Buffer, logitsOffsetF
 	perDispatch := int(s.dev.Limits().MaxComputeWorkgroupsPerDimension) * bulkDraws
 	for done := 0; done < n; done += perDispatch {
 		draws := min(n-done, perDispatch)
-		p := sampleParams{V: uint32(s.vocab), Rows: uint32((draws + bulkDraws - 1) / bulkDraws), Flags: sampleBulk,
+		p := sampleParams{V: uint32(s.vocab), Rows: uint32((draws + bulkDraws - 1) / bulkDraws), Flags: sampleBulk, ChosenOff: SamplerInvalidToken,
 			CounterBase: firstCounter + uint32(done), SeenWords: uint32(s.seenWords), Draws: bulkDraws, Total: uint32(draws),
 			RowSlots: []uint32{uint32(slot)}}
 		if err := s.locate(&p, logits, logitsOffsetFloats, s.vocab, ids, idsOffsetWords+done, draws, nil, 0); err != nil {

@@ -14,6 +14,7 @@ type Session struct {
 	e         *Engine
 	slot      int
 	hasChosen bool // a WantToken step has chosen a token for it (on the device)
+	sampled   bool // WantToken uses the slot's sampler (SetSampling), else the argmax
 	busy      bool // inside a Submit that is still recording passes
 	closed    bool
 }
@@ -89,13 +90,20 @@ func (s *Session) Fork() (model.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.hasChosen = s.hasChosen
+	f.hasChosen, f.sampled = s.hasChosen, s.sampled
 	p, err := e.dev.ParamsOf(slotCopyParams{N: uint32(e.cfg.StateFloats()), Src: uint32(s.slot), Dst: uint32(f.slot), Chosen: uint32(e.ml.ids.chosen)})
 	if err == nil {
 		r := e.dev.NewRecorder()
 		x, y, z := e.dev.Grid(uint32(e.cfg.StateFloats()), 256)
 		r.Dispatch(e.k.copySlot, []gpu.Binding{{Buf: e.state}, {Buf: e.ids}, {Buf: p}}, x, y, z)
-		err = r.Submit()
+		if s.sampled {
+			err = e.sampler.CopySlot(r, s.slot, f.slot)
+		}
+		if err == nil {
+			err = r.Submit()
+		} else {
+			r.Reset()
+		}
 	}
 	if err != nil {
 		e.slots[f.slot] = nil
@@ -157,6 +165,30 @@ func (s *Session) Reset() error {
 	}
 	s.hasChosen = false
 	return e.clearSlot(s.slot)
+}
+
+// SetSampling sets the sampler of WantToken steps (nil: the argmax). The
+// slot's sampler on the device gets p with fresh penalty counts and
+// counter, after the work already submitted.
+func (s *Session) SetSampling(p *model.Sampling) error {
+	e := s.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := s.checkLocked(); err != nil {
+		return err
+	}
+	if p == nil {
+		s.sampled = false
+		return nil
+	}
+	if err := p.Validate(e.cfg.Vocab); err != nil {
+		return err
+	}
+	if err := e.sampler.Configure(s.slot, *p); err != nil {
+		return err
+	}
+	s.sampled = true
+	return nil
 }
 
 // Close frees the session's slot.

@@ -32,12 +32,17 @@ type rowRef struct{ seq, pos int }
 type pass struct {
 	seqs      []passSeq
 	T         int
-	tables    []byte   // the pass tables (passLayout), as written
-	tokenRows []rowRef // head rows [0, len) pick a token
-	logitRows []rowRef // head rows after them return logits
-	ids       *gpu.Readback
-	logits    *gpu.Readback
+	tables      []byte   // the pass tables (passLayout), as written
+	argmaxRows  []rowRef // head rows [0, A) pick a token by argmax
+	sampledRows []rowRef // the next S rows pick one with their slot's sampler
+	sampledSlot []int    // the slots of the sampled rows
+	logitRows   []rowRef // the rows after them return logits
+	ids         *gpu.Readback
+	logits      *gpu.Readback
 }
+
+// tokenRows is the number of head rows that pick a token.
+func (p *pass) tokenRows() int { return len(p.argmaxRows) + len(p.sampledRows) }
 
 // stepSeq is one sequence of a step as the engine sees it.
 type stepSeq struct {
@@ -83,7 +88,7 @@ func (e *Engine) fill(p *pass, seqs []stepSeq) {
 	p.tables = make([]byte, pl.head+pl.headN)
 	put := func(off uint64, i int, v uint32) { binary.LittleEndian.PutUint32(p.tables[off+4*uint64(i):], v) }
 	var logitTok []int // pass token index of each logits row
-	var tokenTok []int
+	var argmaxTok, sampledTok []int
 	for si, ps := range p.seqs {
 		q := seqs[ps.seq]
 		slot := uint32(q.s.slot)
@@ -117,23 +122,22 @@ func (e *Engine) fill(p *pass, seqs []stepSeq) {
 				logitTok = append(logitTok, t)
 				p.logitRows = append(p.logitRows, rowRef{ps.seq, pos})
 			case model.WantToken:
-				tokenTok = append(tokenTok, t)
-				p.tokenRows = append(p.tokenRows, rowRef{ps.seq, pos})
+				if q.s.sampled {
+					sampledTok = append(sampledTok, t)
+					p.sampledRows = append(p.sampledRows, rowRef{ps.seq, pos})
+					p.sampledSlot = append(p.sampledSlot, q.s.slot)
+				} else {
+					argmaxTok = append(argmaxTok, t)
+					p.argmaxRows = append(p.argmaxRows, rowRef{ps.seq, pos})
+				}
 			}
 		}
 	}
-	for r, t := range append(tokenTok, logitTok...) {
+	refs := append(append(append([]rowRef(nil), p.argmaxRows...), p.sampledRows...), p.logitRows...)
+	for r, t := range append(append(argmaxTok, sampledTok...), logitTok...) {
 		put(pl.head, 2*r, uint32(t))
-		put(pl.head, 2*r+1, uint32(seqs[p.rowSeq(r)].s.slot))
+		put(pl.head, 2*r+1, uint32(seqs[refs[r].seq].s.slot))
 	}
-}
-
-// rowSeq is the step sequence of head row r.
-func (p *pass) rowSeq(r int) int {
-	if r < len(p.tokenRows) {
-		return p.tokenRows[r].seq
-	}
-	return p.logitRows[r-len(p.tokenRows)].seq
 }
 
 // submitPass fills and writes the pass's tables, records the network and
@@ -145,15 +149,23 @@ func (e *Engine) submitPass(p *pass, in []stepSeq) error {
 	if err := e.dev.Write(e.pass, 0, p.tables); err != nil {
 		return err
 	}
-	rows := len(p.tokenRows) + len(p.logitRows)
+	rows := p.tokenRows() + len(p.logitRows)
 	r := e.dev.NewRecorder()
-	e.recordPass(r, p.T, len(p.seqs), rows, len(p.tokenRows))
-	// Every pass brings back at least its token rows (or one word), so
-	// that waiting for it is always possible.
-	p.ids = r.ReadBack(e.ids, uint64(4*e.ml.ids.out), uint64(8*max(len(p.tokenRows), 1)))
+	e.recordPass(r, p.T, len(p.seqs), rows, len(p.argmaxRows))
+	if len(p.sampledRows) > 0 {
+		il := e.ml.ids
+		logits := e.ml.act.logits + len(p.argmaxRows)*e.cfg.Vocab
+		if err := e.sampler.RecordChosen(r, e.act, logits, p.sampledSlot, e.ids, il.sampled, il.chosen); err != nil {
+			r.Reset()
+			return err
+		}
+	}
+	// Every pass brings back its token rows (the whole small output
+	// region), so that waiting for it is always possible.
+	p.ids = r.ReadBack(e.ids, uint64(4*e.ml.ids.out), uint64(4*e.ml.ids.readN))
 	if n := len(p.logitRows); n > 0 {
 		V := uint64(e.cfg.Vocab)
-		p.logits = r.ReadBack(e.act, 4*(uint64(e.ml.act.logits)+uint64(len(p.tokenRows))*V), 4*uint64(n)*V)
+		p.logits = r.ReadBack(e.act, 4*(uint64(e.ml.act.logits)+uint64(p.tokenRows())*V), 4*uint64(n)*V)
 	}
 	recorded := time.Now()
 	dispatches := r.Dispatches()
@@ -312,11 +324,20 @@ func (p *pending) gather() ([]model.SeqResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gpu: step: %w", err)
 		}
-		for k, row := range ps.tokenRows {
-			id := binary.LittleEndian.Uint32(words[8*k:])
-			if bad := binary.LittleEndian.Uint32(words[8*k+4:]); bad > 0 {
+		il := p.e.ml.ids
+		for k, row := range ps.argmaxRows {
+			id := binary.LittleEndian.Uint32(words[4*(il.out+2*k):])
+			if bad := binary.LittleEndian.Uint32(words[4*(il.out+2*k)+4:]); bad > 0 {
 				return nil, fmt.Errorf("gpu: sequence %d: %d of the %d logits at position %d are NaN or Inf (%w); the model's weights may hold NaN or Inf: check with rwkv info --check",
 					row.seq, bad, V, row.pos, model.ErrNonFinite)
+			}
+			res[row.seq].Token = int(id)
+		}
+		for k, row := range ps.sampledRows {
+			id := binary.LittleEndian.Uint32(words[4*(il.sampled+k):])
+			if id == SamplerInvalidToken {
+				return nil, fmt.Errorf("gpu: sequence %d: the sampler found no token to draw at position %d: the logits hold NaN or +Inf (%w), or every token is banned",
+					row.seq, row.pos, model.ErrNonFinite)
 			}
 			res[row.seq].Token = int(id)
 		}
