@@ -41,8 +41,8 @@ func (e *Engine) Close() error { return nil }
 
 // Session is one sequence on the CPU engine.
 type Session struct {
-	e      *Engine
-	mu     sync.Mutex
+	e       *Engine
+	mu      sync.Mutex
 	state   *model.State
 	chosen  int           // the token chosen by the last WantToken step, -1 if none
 	sampler *SamplerState // nil: WantToken takes the argmax

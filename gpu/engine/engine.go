@@ -71,15 +71,15 @@ type Engine struct {
 	opt Options
 	ml  *modelLayout
 
-	act    *gpu.Buffer // activations and logits, f32
-	state  *gpu.Buffer // [slots][state floats] f32
-	ids    *gpu.Buffer // per-row outputs and per-slot chosen tokens, u32
-	pass   *gpu.Buffer // per-pass tables (passLayout), u32
-	gvec   *gpu.Buffer // global f32 vectors: ln0 w, b; ln_out w, b
-	layers []layerGPU
-	embed  []embedPart
-	head   stage
-	lnOut  *gpu.Buffer   // lnParams of ln_out
+	act     *gpu.Buffer // activations and logits, f32
+	state   *gpu.Buffer // [slots][state floats] f32
+	ids     *gpu.Buffer // per-row outputs and per-slot chosen tokens, u32
+	pass    *gpu.Buffer // per-pass tables (passLayout), u32
+	gvec    *gpu.Buffer // global f32 vectors: ln0 w, b; ln_out w, b
+	layers  []layerGPU
+	embed   []embedPart
+	head    stage
+	lnOut   *gpu.Buffer   // lnParams of ln_out
 	argmax  *gpu.Buffer   // argmaxParams
 	steps   []*gpu.Buffer // stepParams for 0..MaxTokens tokens
 	sampler *Sampler      // per-slot RWKV samplers (Session.SetSampling)

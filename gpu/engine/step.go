@@ -30,8 +30,8 @@ type rowRef struct{ seq, pos int }
 
 // pass is one recorded forward pass and what it will bring back.
 type pass struct {
-	seqs      []passSeq
-	T         int
+	seqs        []passSeq
+	T           int
 	tables      []byte   // the pass tables (passLayout), as written
 	argmaxRows  []rowRef // head rows [0, A) pick a token by argmax
 	sampledRows []rowRef // the next S rows pick one with their slot's sampler
