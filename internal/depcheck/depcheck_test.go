@@ -56,7 +56,7 @@ var extraInTests = map[string][]string{
 	"tokenizer":      {},
 	"bench":          {"internal/numtest", "gpu/engine"},
 	"internal/synth": {"cpuref"},
-	"generate":       {"gguf"}, // to build model files for the identity tests
+	"generate":       {"gguf", "cpuref"}, // model files for the identity tests; the CPU engine for generation
 }
 
 // thirdParty says which folders may import a given third-party binding.
