@@ -143,7 +143,7 @@ func TestRunGPU(t *testing.T) {
 	e, err := gpu.NewEngine(d, w, gpu.EngineOptions{MaxSequences: 2})
 	require.NoError(t, err)
 	defer e.Close()
-	rs, err := Run(Target{Name: "golden", Weights: w, Engine: e, Roofline: 1e9}, Config{Prompt: 8, Gen: 4, Reps: 1, Batches: []int{1, 2}, Profile: true})
+	rs, err := Run(Target{Name: "golden", Weights: w, Engine: e, Roofline: 1e9, FMARate: 1e10}, Config{Prompt: 8, Gen: 4, Reps: 1, Batches: []int{1, 2}, Profile: true})
 	require.NoError(t, err)
 	require.Len(t, rs, 3)
 	for _, r := range rs {
@@ -151,6 +151,9 @@ func TestRunGPU(t *testing.T) {
 		require.Equal(t, e.DispatchesPerToken(), r.DispatchesPerToken)
 		require.Greater(t, r.PeakGPUBytes, uint64(0))
 	}
+	require.InDelta(t, 7274752*rs[0].TokensPerS/8/1e9, rs[0].GFLOPPerS, 1e-9, "pp8 GFLOP/s")
+	require.InDelta(t, rs[0].GFLOPPerS/10, rs[0].FMAFraction, 1e-12)
+	require.InDelta(t, float64(TokenTraffic(w).Step(2))*rs[2].TokensPerS/2/1e9, rs[2].GBPerS, 1e-9, "tg4@b2 GB/s")
 	require.NotEmpty(t, rs[1].Profile, "profile of the tg test")
 	require.Greater(t, CPUReadBandwidth(8<<20, 1), 0.0)
 }
