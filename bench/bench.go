@@ -22,6 +22,9 @@ type Config struct {
 	Profile bool  // time per kernel family per token (GPU only)
 	// Progress, when set, receives one line per finished run.
 	Progress func(string)
+	// clock reads the time (time.Now when nil); tests make it tick by a
+	// known amount per reading.
+	clock func() time.Time
 }
 
 // Result is one line of the benchmark table (one test of one model).
@@ -37,10 +40,14 @@ type Result struct {
 	TokensPerS         float64 `json:"tokens_per_s"`
 	Stddev             float64 `json:"stddev"`
 	Reps               int     `json:"reps"`
-	BytesPerStep       int64   `json:"bytes_per_step"`
-	GBPerS             float64 `json:"gb_per_s"`
-	RooflineGBPerS     float64 `json:"roofline_gb_per_s"`
-	RooflineFraction   float64 `json:"roofline_fraction"`
+	BytesPerStep       int64   `json:"bytes_per_step"`        // tg rows: weights once + per-sequence traffic × batch; 0 on pp rows
+	GBPerS             float64 `json:"gb_per_s"`              // tg rows: BytesPerStep × steps/s; 0 on pp rows
+	RooflineGBPerS     float64 `json:"roofline_gb_per_s"`     // streaming-read probe, every row
+	RooflineFraction   float64 `json:"roofline_fraction"`     // tg rows: GBPerS / RooflineGBPerS
+	MatrixFLOPs        int64   `json:"matrix_flops"`          // pp rows: MatrixParams.PrefillFLOPs of one prefill; 0 on tg rows
+	GFLOPPerS          float64 `json:"gflop_per_s"`           // pp rows: MatrixFLOPs × prefills/s
+	FMAProbeGFLOPPerS  float64 `json:"fma_probe_gflop_per_s"` // multiply-add probe, every row
+	FMAFraction        float64 `json:"fma_fraction"`          // pp rows: GFLOPPerS / FMAProbeGFLOPPerS
 	DispatchesPerToken int     `json:"dispatches_per_token"`
 	PeakGPUBytes       uint64  `json:"peak_gpu_bytes"`
 	// Profile holds, per kernel family, the time per token (GPU, --profile).
@@ -137,6 +144,9 @@ type Target struct {
 	// Roofline is the device's measured streaming-read bandwidth in bytes/s
 	// (0 when unknown).
 	Roofline float64
+	// FMARate is the device's measured multiply-add throughput in FLOP/s
+	// (0 when unknown).
+	FMARate float64
 }
 
 // gpuEngine is what the benchmark needs from the GPU engine beyond
@@ -161,6 +171,7 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 	base := Result{
 		Model: tg.Name, Type: MainType(w).String(), SizeBytes: tg.FileSize, Params: tg.Params,
 		Device: tg.Engine.Device(), Backend: "cpu", Reps: cfg.Reps, RooflineGBPerS: tg.Roofline / 1e9,
+		FMAProbeGFLOPPerS: tg.FMARate / 1e9,
 	}
 	ge, isGPU := tg.Engine.(gpuEngine)
 	if isGPU {
@@ -179,11 +190,7 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 	}
 	var results []Result
 	finish := func(r Result, rates []float64) {
-		r.TokensPerS, r.Stddev = Stats(rates)
-		r.GBPerS = float64(r.BytesPerStep) * r.TokensPerS / float64(r.Batch) / 1e9
-		if r.RooflineGBPerS > 0 {
-			r.RooflineFraction = r.GBPerS / r.RooflineGBPerS
-		}
+		r.setRates(rates, cfg.Prompt)
 		if isGPU {
 			r.PeakGPUBytes = ge.GPUDevice().PeakBytes()
 		}
@@ -201,19 +208,20 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			start := time.Now()
+			start := cfg.now()
 			_, err = model.Forward(context.Background(), tg.Engine, s, ids, model.WantLast)
-			d := time.Since(start)
+			d := cfg.since(start)
 			s.Close()
 			if err != nil {
 				return nil, fmt.Errorf("bench: pp%d: %w", cfg.Prompt, err)
 			}
 			if rep >= 0 {
-				rates = append(rates, float64(cfg.Prompt)/d.Seconds())
+				rates = append(rates, TokensPerS(cfg.Prompt, d))
 			}
 		}
 		r := base
-		r.Test, r.Batch, r.BytesPerStep = fmt.Sprintf("pp%d", cfg.Prompt), 1, traffic.Step(1)
+		r.Test, r.Batch = fmt.Sprintf("pp%d", cfg.Prompt), 1
+		r.MatrixFLOPs = CountMatrixParams(w).PrefillFLOPs(cfg.Prompt, 1) // logits of the last token only
 		finish(r, rates)
 	}
 
@@ -279,13 +287,13 @@ func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightB
 		if ge != nil && rep == 0 {
 			ge.ResetHostCost()
 		}
-		start := time.Now()
+		start := cfg.now()
 		if err := decode(context.Background(), e, sessions, first, cfg.Gen); err != nil {
 			return nil, nil, fmt.Errorf("bench: tg%d batch %d: %w", cfg.Gen, b, err)
 		}
-		d := time.Since(start)
+		d := cfg.since(start)
 		if rep >= 0 {
-			rates = append(rates, float64(b*cfg.Gen)/d.Seconds())
+			rates = append(rates, DecodeTokensPerS(b, cfg.Gen, d))
 		}
 	}
 	if ge != nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"math"
@@ -74,42 +75,65 @@ func TestStatsAndRoofline(t *testing.T) {
 }
 
 // TestRunCPU runs a tiny benchmark end to end on the CPU engine and checks
-// the table's arithmetic: GB/s = bytes per step × steps/s, roofline = GB/s /
-// bandwidth.
+// the table's arithmetic: tg GB/s = bytes per step × steps/s, fraction =
+// GB/s / bandwidth; pp GFLOP/s = matrix FLOPs × prefills/s, fraction =
+// GFLOP/s / multiply-add rate.
 func TestRunCPU(t *testing.T) {
 	w := loadGolden(t)
 	e := cpuref.New(w)
-	tg := Target{Name: "golden", Weights: w, Engine: e, FileSize: 1 << 20, Params: 12345, Roofline: 10e9}
+	tg := Target{Name: "golden", Weights: w, Engine: e, FileSize: 1 << 20, Params: 12345, Roofline: 10e9, FMARate: 20e9}
 	rs, err := Run(tg, Config{Prompt: 8, Gen: 4, Reps: 2, Batches: []int{1, 2}})
 	require.NoError(t, err)
 	require.Len(t, rs, 3)
 	require.Equal(t, []string{"pp8", "tg4", "tg4@b2"}, []string{rs[0].Test, rs[1].Test, rs[2].Test})
 	tr := TokenTraffic(w)
-	for _, r := range rs {
+	for i, r := range rs {
 		require.Greater(t, r.TokensPerS, 0.0)
+		require.Equal(t, "cpu", r.Backend)
+		require.Equal(t, 2, r.Reps)
+		require.Equal(t, 10.0, r.RooflineGBPerS)
+		require.Equal(t, 20.0, r.FMAProbeGFLOPPerS)
+		if i == 0 {
+			require.Equal(t, int64(0), r.BytesPerStep, "pp rows are not judged by bandwidth")
+			require.Equal(t, 0.0, r.GBPerS)
+			// 2·450560·8 + 2·32896 (TestCountMatrixParamsGolden).
+			require.Equal(t, int64(7274752), r.MatrixFLOPs)
+			wantGF := 7274752 * r.TokensPerS / 8 / 1e9
+			require.InDelta(t, wantGF, r.GFLOPPerS, 1e-12*wantGF)
+			require.InDelta(t, r.GFLOPPerS/20, r.FMAFraction, 1e-15)
+			continue
+		}
+		require.Equal(t, int64(0), r.MatrixFLOPs, "tg rows are not judged by arithmetic")
 		require.Equal(t, tr.Step(r.Batch), r.BytesPerStep)
 		wantGB := float64(r.BytesPerStep) * r.TokensPerS / float64(r.Batch) / 1e9
 		require.InDelta(t, wantGB, r.GBPerS, 1e-9*math.Max(1, wantGB))
 		require.InDelta(t, r.GBPerS/10, r.RooflineFraction, 1e-12)
-		require.Equal(t, "cpu", r.Backend)
-		require.Equal(t, 2, r.Reps)
 	}
 	var buf bytes.Buffer
 	require.NoError(t, WriteTable(&buf, rs))
 	require.Contains(t, buf.String(), "| golden F32")
 	require.Contains(t, buf.String(), "tg4@b2")
+	require.Contains(t, buf.String(), "GFLOP/s fma")
+	require.Contains(t, buf.String(), "of 10.0 GB/s read")
 	buf.Reset()
 	require.NoError(t, WriteJSON(&buf, rs))
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	require.Len(t, lines, 3)
 	var obj map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &obj))
-	for _, k := range []string{"model", "type", "device", "test", "batch", "tokens_per_s", "stddev", "gb_per_s", "roofline_fraction", "dispatches_per_token", "peak_gpu_bytes"} {
+	for _, k := range []string{"model", "type", "device", "test", "batch", "tokens_per_s", "stddev", "gb_per_s", "roofline_fraction",
+		"matrix_flops", "gflop_per_s", "fma_probe_gflop_per_s", "fma_fraction", "dispatches_per_token", "peak_gpu_bytes"} {
 		require.Contains(t, obj, k)
 	}
 	buf.Reset()
 	require.NoError(t, WriteCSV(&buf, rs))
-	require.Len(t, strings.Split(strings.TrimSpace(buf.String()), "\n"), 4)
+	records, err := csv.NewReader(&buf).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, records, 4)
+	for _, rec := range records {
+		require.Len(t, rec, len(csvHeader))
+	}
+	require.Equal(t, "7274752", records[1][15], "matrix_flops of the pp row")
 }
 
 // TestRunGPU runs the same tiny benchmark on the GPU engine (lavapipe in CI).
@@ -120,7 +144,7 @@ func TestRunGPU(t *testing.T) {
 	e, err := engine.New(d, w, engine.Options{StateSlots: 2})
 	require.NoError(t, err)
 	defer e.Close()
-	rs, err := Run(Target{Name: "golden", Weights: w, Engine: e, Roofline: 1e9}, Config{Prompt: 8, Gen: 4, Reps: 1, Batches: []int{1, 2}, Profile: true})
+	rs, err := Run(Target{Name: "golden", Weights: w, Engine: e, Roofline: 1e9, FMARate: 1e10}, Config{Prompt: 8, Gen: 4, Reps: 1, Batches: []int{1, 2}, Profile: true})
 	require.NoError(t, err)
 	require.Len(t, rs, 3)
 	for _, r := range rs {
@@ -128,6 +152,9 @@ func TestRunGPU(t *testing.T) {
 		require.Equal(t, e.DispatchesPerToken(), r.DispatchesPerToken)
 		require.Greater(t, r.PeakGPUBytes, uint64(0))
 	}
+	require.InDelta(t, 7274752*rs[0].TokensPerS/8/1e9, rs[0].GFLOPPerS, 1e-9, "pp8 GFLOP/s")
+	require.InDelta(t, rs[0].GFLOPPerS/10, rs[0].FMAFraction, 1e-12)
+	require.InDelta(t, float64(TokenTraffic(w).Step(2))*rs[2].TokensPerS/2/1e9, rs[2].GBPerS, 1e-9, "tg4@b2 GB/s")
 	require.NotEmpty(t, rs[1].Profile, "profile of the tg test")
 	require.Greater(t, rs[1].HostDispatchMicros, 0.0, "host time per dispatch")
 	require.InDelta(t, rs[1].HostStepMicros, rs[1].HostRecordMicros+rs[1].HostSubmitMicros, 1e-6*rs[1].HostStepMicros+1e-9)

@@ -14,15 +14,28 @@ import (
 )
 
 // WriteTable prints results as a markdown table with llama-bench's columns
-// (model, size, params, backend, test, t/s) and the roofline beside them.
+// (model, size, params, backend, test, t/s) and, beside them, what bounds
+// each test: decode (tg) rows give GB/s against the streaming-read probe,
+// prefill (pp) rows matrix GFLOP/s against the multiply-add probe. A
+// fraction above 100% is marked with * and explained under the table.
 func WriteTable(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| model\t size\t params\t backend\t test\t t/s\t GB/s\t roofline\t disp/tok\t peak GPU mem\t")
-	fmt.Fprintln(tw, "| ---\t ---:\t ---:\t ---\t ---\t ---:\t ---:\t ---:\t ---:\t ---:\t")
+	fmt.Fprintln(tw, "| model\t size\t params\t backend\t test\t t/s\t GB/s\t GFLOP/s\t of probe\t disp/tok\t peak GPU mem\t")
+	fmt.Fprintln(tw, "| ---\t ---:\t ---:\t ---\t ---\t ---:\t ---:\t ---:\t ---:\t ---:\t ---:\t")
+	var overRead, overFMA bool
 	for _, r := range rs {
-		roof := "-"
-		if r.RooflineGBPerS > 0 {
-			roof = fmt.Sprintf("%.1f%% of %.1f GB/s", 100*r.RooflineFraction, r.RooflineGBPerS)
+		gb, gflop, probe := "-", "-", "-"
+		switch {
+		case r.MatrixFLOPs > 0:
+			gflop = fmt.Sprintf("%.2f", r.GFLOPPerS)
+			if r.FMAProbeGFLOPPerS > 0 {
+				probe = fmtFraction(r.FMAFraction, &overFMA) + fmt.Sprintf(" of %.1f GFLOP/s fma", r.FMAProbeGFLOPPerS)
+			}
+		case r.BytesPerStep > 0:
+			gb = fmt.Sprintf("%.2f", r.GBPerS)
+			if r.RooflineGBPerS > 0 {
+				probe = fmtFraction(r.RooflineFraction, &overRead) + fmt.Sprintf(" of %.1f GB/s read", r.RooflineGBPerS)
+			}
 		}
 		disp, peak := "-", "-"
 		if r.DispatchesPerToken > 0 {
@@ -31,12 +44,18 @@ func WriteTable(w io.Writer, rs []Result) error {
 		if r.PeakGPUBytes > 0 {
 			peak = fmtBytes(int64(r.PeakGPUBytes))
 		}
-		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %s\t %.2f ± %.2f\t %.2f\t %s\t %s\t %s\t\n",
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %s\t %.2f ± %.2f\t %s\t %s\t %s\t %s\t %s\t\n",
 			r.Model+" "+r.Type, fmtBytes(r.SizeBytes), fmtParams(r.Params), r.Backend, r.Test,
-			r.TokensPerS, r.Stddev, r.GBPerS, roof, disp, peak)
+			r.TokensPerS, r.Stddev, gb, gflop, probe, disp, peak)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if overRead {
+		fmt.Fprintln(w, "\n"+footnoteRead)
+	}
+	if overFMA {
+		fmt.Fprintln(w, "\n"+footnoteFMA)
 	}
 	for _, r := range rs {
 		if len(r.Profile) == 0 {
@@ -45,23 +64,48 @@ func WriteTable(w io.Writer, rs []Result) error {
 		fmt.Fprintf(w, "\nprofile of one %s decode step of %s (%s):\n", r.Test, r.Model, r.ProfileMethod)
 		pw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(pw, "  kernel\tµs/token\tshare\tGB/s\troofline")
+		over := false
 		for _, k := range r.Profile {
 			bw, roof := "", ""
 			if k.GBPerS > 0 {
 				bw = fmt.Sprintf("%.2f", k.GBPerS)
 				if r.RooflineGBPerS > 0 {
-					roof = fmt.Sprintf("%.1f%%", 100*k.GBPerS/r.RooflineGBPerS)
+					roof = fmtFraction(Fraction(k.GBPerS, r.RooflineGBPerS), &over)
 				}
 			}
 			fmt.Fprintf(pw, "  %s\t%.1f\t%.1f%%\t%s\t%s\n", k.Kernel, k.MicrosPerTk, 100*k.Share, bw, roof)
 		}
-		pw.Flush()
+		if err := pw.Flush(); err != nil {
+			return err
+		}
+		if over {
+			fmt.Fprintln(w, footnoteRead)
+		}
 		if r.HostStepMicros > 0 {
 			fmt.Fprintf(w, "  host: %.1f µs to record and submit one step (%.1f µs record, %.1f µs submit), %.2f µs per dispatch\n",
 				r.HostStepMicros, r.HostRecordMicros, r.HostSubmitMicros, r.HostDispatchMicros)
 		}
 	}
 	return nil
+}
+
+// Footnotes for fractions above 100% of a probe (the probe column names
+// which probe a row is compared with).
+const (
+	footnoteRead = "* above 100% of the read probe: the bytes counted per step were not all read from memory " +
+		"(weights or state served from a cache that the probe's larger buffer does not fit in, as for a model smaller than the cache)"
+	footnoteFMA = "* above 100% of the fma probe: the probe fell short of the device's peak " +
+		"(too little work to fill it, or clocks still ramping), so the fraction overstates"
+)
+
+// fmtFraction formats a fraction as a percentage, marked with * above 100%
+// (and then sets *over).
+func fmtFraction(f float64, over *bool) string {
+	if f > 1 {
+		*over = true
+		return fmt.Sprintf("%.1f%%*", 100*f)
+	}
+	return fmt.Sprintf("%.1f%%", 100*f)
 }
 
 // WriteJSON prints one JSON object per result, one per line.
@@ -77,7 +121,8 @@ func WriteJSON(w io.Writer, rs []Result) error {
 
 // csvHeader lists the CSV columns (the JSON field names).
 var csvHeader = []string{"model", "type", "size_bytes", "params", "device", "backend", "test", "batch", "tokens_per_s", "stddev",
-	"reps", "bytes_per_step", "gb_per_s", "roofline_gb_per_s", "roofline_fraction", "dispatches_per_token", "peak_gpu_bytes"}
+	"reps", "bytes_per_step", "gb_per_s", "roofline_gb_per_s", "roofline_fraction",
+	"matrix_flops", "gflop_per_s", "fma_probe_gflop_per_s", "fma_fraction", "dispatches_per_token", "peak_gpu_bytes"}
 
 // WriteCSV prints a header and one row per result.
 func WriteCSV(w io.Writer, rs []Result) error {
@@ -89,7 +134,9 @@ func WriteCSV(w io.Writer, rs []Result) error {
 	for _, r := range rs {
 		row := []string{r.Model, r.Type, strconv.FormatInt(r.SizeBytes, 10), strconv.FormatUint(r.Params, 10), r.Device, r.Backend,
 			r.Test, strconv.Itoa(r.Batch), f(r.TokensPerS), f(r.Stddev), strconv.Itoa(r.Reps), strconv.FormatInt(r.BytesPerStep, 10),
-			f(r.GBPerS), f(r.RooflineGBPerS), f(r.RooflineFraction), strconv.Itoa(r.DispatchesPerToken), strconv.FormatUint(r.PeakGPUBytes, 10)}
+			f(r.GBPerS), f(r.RooflineGBPerS), f(r.RooflineFraction),
+			strconv.FormatInt(r.MatrixFLOPs, 10), f(r.GFLOPPerS), f(r.FMAProbeGFLOPPerS), f(r.FMAFraction),
+			strconv.Itoa(r.DispatchesPerToken), strconv.FormatUint(r.PeakGPUBytes, 10)}
 		if err := cw.Write(row); err != nil {
 			return err
 		}

@@ -40,13 +40,22 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 	o := &benchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench [-m A.gguf,B.gguf | --preset 0.1b --type q8_0] [-p 512] [-n 128] [-r 5] [-b 1,8]",
-		Short: "Measure prefill (pp) and decode (tg) throughput, llama-bench style, with the roofline beside it",
+		Short: "Measure prefill (pp) and decode (tg) throughput, llama-bench style, with the device's ceilings beside it",
 		Long: `Measures pp<P> (one prefill of P tokens) and tg<N> (N single-token decode
 steps with the argmax on the GPU) and, with -b, the aggregate decode throughput
-of several sequences decoded together. Beside tokens/s it prints the effective
-GB/s of weight and state traffic (bytes per token from the file's real tensor
-types) and that as a fraction of the device's streaming-read bandwidth,
-measured by a read kernel in the same run.
+of several sequences decoded together (tokens/s of all sequences).
+
+Beside tokens/s it prints what bounds each test, against a probe run in the
+same process. Decode reads every weight once per step: tg rows give the
+effective GB/s of weight and state traffic (bytes per step from the file's
+real tensor types, the weights once and the state per sequence) as a fraction
+of the device's streaming-read bandwidth (a read kernel). A prefill reads each
+weight once per tile of tokens and is bound by arithmetic: pp rows give matrix
+GFLOP/s (2 × matrix weights × tokens: every layer's projections, LoRAs and
+FFN; the head for the last token only; not the embedding, a row lookup) as a
+fraction of the device's multiply-add throughput (a kernel of dependent fma
+chains whose results are checked on the host). A fraction above 100% is
+marked with * and explained under the table.
 
 Without -m it benchmarks a synthetic model of a published shape (default the
 0.1B preset at Q8_0), written once to a cache folder. On a software adapter
@@ -142,13 +151,17 @@ func benchOne(cmd *cobra.Command, path string, o *benchOptions, g *globalFlags, 
 			return nil, fmt.Errorf("measuring the read bandwidth: %w", err)
 		}
 		tg.Roofline = bw
-		dev.ResetPeak() // the probe's buffer is not the model's memory
+		if tg.FMARate, err = dev.MultiplyAddRate(3); err != nil {
+			return nil, fmt.Errorf("measuring the multiply-add throughput: %w", err)
+		}
+		dev.ResetPeak() // the probes' buffers are not the model's memory
 	} else {
 		if !cmd.Flags().Changed("n-prompt") && !cmd.Flags().Changed("n-gen") && !cmd.Flags().Changed("repetitions") {
 			cfg.Prompt, cfg.Gen, cfg.Reps = 32, 8, 1
 			fmt.Fprintln(stderr, "bench: CPU reference: reduced to pp32/tg8 with 1 repetition (give -p/-n/-r to override)")
 		}
 		tg.Roofline = bench.CPUReadBandwidth(256<<20, 3)
+		tg.FMARate = bench.CPUMultiplyAddRate(3)
 	}
 	return bench.Run(tg, cfg)
 }

@@ -138,6 +138,16 @@ func TestVerifyCommand(t *testing.T) {
 	out, _, err := run(t, "verify", "-m", fixtures.Path(t, "tiny", "rwkv7-tiny-Q4_0.gguf"), "--tokens", ids)
 	require.NoError(t, err, out)
 	require.Contains(t, out, "batch")
+	// The tiny model barely amplifies rounding (float32 sums land ~1e-6
+	// from float64 ones), so the tolerance stays at --tol.
+	require.Contains(t, out, "noise floor: the CPU reference with float32 sums differs from its float64 sums by rel L2 ")
+	require.Contains(t, out, "tolerance: max(--tol 0.0001, --noise-factor 1 × ")
+	require.Contains(t, out, ") = 0.0001\n")
+	out, _, err = run(t, "verify", "-m", fixtures.Path(t, "tiny", "rwkv7-tiny-Q4_0.gguf"), "--tokens", ids, "--noise-factor", "0", "--tol", "2e-4")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "tolerance: --tol 0.0002 (no noise floor measured)")
+	_, _, err = run(t, "verify", "-m", fixtures.Path(t, "tiny", "rwkv7-tiny-Q4_0.gguf"), "--noise-factor", "-1")
+	require.ErrorContains(t, err, "--noise-factor -1")
 	// The ideal logits of another file are far away: verify must fail and
 	// say where.
 	ref := filepath.Join(t.TempDir(), "ref.f32")

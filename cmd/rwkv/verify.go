@@ -19,12 +19,14 @@ import (
 const maxVerifyTokens = 4096
 
 type verifyOptions struct {
-	model   string
-	tokens  string
-	n       int
-	ref     string
-	tol     float64
-	streams int
+	model       string
+	tokens      string
+	n           int
+	ref         string
+	tol         float64
+	noiseFactor float64
+	trace       bool
+	streams     int
 }
 
 func newVerifyCmd(g *globalFlags) *cobra.Command {
@@ -35,19 +37,37 @@ func newVerifyCmd(g *globalFlags) *cobra.Command {
 		Long: `Runs the tokens through the GPU engine token by token (seq) and as one
 prefill (batch) and compares every position's logits with the CPU reference's
 (or with --ref, float32 [T][V] as written by rwkv logits): relative L2 error,
-max abs difference and argmax agreement. Fails when the error exceeds --tol or
-an argmax differs, naming the first mismatching position and index.`,
+max abs difference and argmax agreement. Fails when the error exceeds the
+tolerance or an argmax differs, naming the first mismatching position and
+index.
+
+The tolerance is the model's own noise floor, not one fixed number: some
+models amplify float32 rounding (a head whose k·r nearly cancels, so that
+its group norm sees a variance far below its epsilon, turns a relative
+rounding error of 1e-7 in k or r into 1e-4 in the logits). verify runs the
+CPU reference a second time with every sum accumulated in float32, one term
+after another, and measures its distance from the float64-accumulating
+reference on the same tokens; the tolerance is max(--tol, --noise-factor ×
+that distance), and it is printed. Those naive float32 sums round more than
+the GPU's tree sums (the GPU lands 2-4x closer to the reference), so the
+default factor 1 still asks the GPU to beat them. An argmax change passes
+only where the reference's top two logits are closer than --noise-factor ×
+the noise's max abs difference (a near tie), and is listed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(cmd.OutOrStdout(), cmd.ErrOrStderr(), o, g)
 		},
 	}
-	cmd.Flags().StringVarP(&o.model, "model", "m", "", "GGUF model file")
-	cmd.Flags().StringVar(&o.tokens, "tokens", "", "comma-separated token ids (default: -n pseudo-random ids)")
-	cmd.Flags().IntVarP(&o.n, "n", "n", 32, "number of pseudo-random tokens when --tokens is not given, in [1, 4096]")
-	cmd.Flags().StringVar(&o.ref, "ref", "", "reference logits file instead of the CPU reference")
-	cmd.Flags().Float64Var(&o.tol, "tol", 1e-4, "largest relative L2 error accepted, in (0, 1)")
-	cmd.Flags().IntVar(&o.streams, "streams", 0, "also run this many sequences at once through batched steps (prompts derived from the tokens) and compare each with the CPU reference alone")
+	f := cmd.Flags()
+	f.StringVarP(&o.model, "model", "m", "", "GGUF model file")
+	f.StringVar(&o.tokens, "tokens", "", "comma-separated token ids (default: -n pseudo-random ids)")
+	f.IntVarP(&o.n, "n", "n", 32, "number of pseudo-random tokens when --tokens is not given, in [1, 4096]")
+	f.StringVar(&o.ref, "ref", "", "reference logits file instead of the CPU reference")
+	f.Float64Var(&o.tol, "tol", 1e-4, "smallest tolerance: relative L2 error always accepted, in (0, 1)")
+	f.IntVar(&o.streams, "streams", 0, "instead, run this many sequences at once through batched steps (prompts cut from the tokens; prefill and decode mixed, sequences joining and leaving) and compare each with the CPU reference alone")
+	f.Float64Var(&o.noiseFactor, "noise-factor", 1, "tolerance = max(--tol, this × the float32-vs-float64 noise of the CPU reference); 0 = --tol alone")
+	f.BoolVar(&o.trace, "trace", false, "also compare the state after the first token layer by layer (GPU and float32 sums vs the CPU reference)")
+	_ = f.MarkHidden("trace")
 	return cmd
 }
 
@@ -60,31 +80,37 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 			return err
 		}
 	}
+	if o.noiseFactor < 0 || o.noiseFactor != o.noiseFactor {
+		return fmt.Errorf("--noise-factor %g: expected 0 (off) or a positive factor", o.noiseFactor)
+	}
 	lm, err := openModel(o.model)
 	if err != nil {
 		return err
 	}
 	defer lm.Close()
 	c := lm.weights.Config
-	var ids []int
-	if o.tokens != "" {
-		if ids, err = parseTokenIDs("--tokens", o.tokens, c.Vocab); err != nil {
-			return err
-		}
-	} else {
-		x := uint32(2024)
-		for i := 0; i < o.n; i++ {
-			x = x*1664525 + 1013904223
-			ids = append(ids, int(x>>8)%c.Vocab)
-		}
+	ids, err := verifyTokens(o, c.Vocab)
+	if err != nil {
+		return err
 	}
 	if o.streams != 0 {
 		return verifyStreams(stdout, stderr, lm, ids, o, g)
 	}
 	ctx := context.Background()
-	var ref []float32
-	var refErr error // the CPU reference's non-finite logits
+	var cpu, ref []float32
+	var refErr error // the CPU reference's non-finite logits: the model's fault
+	if o.ref == "" || o.noiseFactor > 0 {
+		if cpu, err = computeLogits(ctx, cpuref.New(lm.weights), ids, "batch"); err != nil {
+			// Engines refuse to return NaN or Inf; a model that gives them
+			// is reported below, once the GPU has been tried too.
+			if !errors.Is(err, model.ErrNonFinite) {
+				return err
+			}
+			refErr = err
+		}
+	}
 	refName := "cpu reference (batch)"
+	ref = cpu
 	if o.ref != "" {
 		if ref, err = numcmp.ReadF32(o.ref); err != nil {
 			return err
@@ -95,14 +121,7 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 		if err := checkFinite("--ref "+o.ref, ref, c.Vocab); err != nil {
 			return fmt.Errorf("%w: it cannot serve as a reference", err)
 		}
-		refName = o.ref
-	} else if ref, err = computeLogits(ctx, cpuref.New(lm.weights), ids, "batch"); err != nil {
-		// Engines refuse to return NaN or Inf; a model that gives them is
-		// reported below, once the GPU has been tried too.
-		if !errors.Is(err, model.ErrNonFinite) {
-			return err
-		}
-		refErr = err
+		refName, refErr = o.ref, nil
 	}
 	m, err := loadOn(lm, engineOptions{device: "gpu"}, g, stderr)
 	if err != nil {
@@ -111,9 +130,28 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 	defer m.Close()
 	eng := m.Engine
 	fmt.Fprintf(stdout, "model %s, %d tokens, %s vs %s\n", o.model, len(ids), eng.Device(), refName)
+
+	j := judge{tol: o.tol, vocab: c.Vocab}
+	if o.noiseFactor > 0 && refErr == nil && cpu != nil {
+		twin, err := cpuref.Float32Logits(lm.weights, ids)
+		if err != nil {
+			return err
+		}
+		noise := numcmp.Compare(twin, cpu)
+		if noise.NonFinite > 0 {
+			return fmt.Errorf("the CPU reference with float32 sums gave %d non-finite logits: %s has no float32 noise floor", noise.NonFinite, o.model)
+		}
+		j = newJudge(o.tol, o.noiseFactor, noise, c.Vocab)
+		fmt.Fprintf(stdout, "noise floor: the CPU reference with float32 sums differs from its float64 sums by rel L2 %.3g (max abs %.3g) on these tokens\n",
+			noise.RelL2, noise.MaxAbs)
+		fmt.Fprintf(stdout, "tolerance: max(--tol %g, --noise-factor %g × %.3g) = %.3g\n", o.tol, o.noiseFactor, noise.RelL2, j.tol)
+	} else {
+		fmt.Fprintf(stdout, "tolerance: --tol %g (no noise floor measured)\n", o.tol)
+	}
+
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "mode\trel L2\tmax abs\targmax\tverdict")
-	var failures []string
+	var failures, notes []string
 	bothNonFinite := 0
 	for _, mode := range []string{"seq", "batch"} {
 		got, gpuErr := computeLogits(ctx, eng, ids, mode)
@@ -135,23 +173,25 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 			fmt.Fprintf(tw, "%s\t-\t-\t-\tFAIL\n", mode)
 			continue
 		}
-		s := numcmp.Compare(got, ref)
-		bad := numcmp.RowArgmaxMismatches(got, ref, c.Vocab)
+		v := j.check(got, ref)
 		verdict := "ok"
-		if s.NonFinite > 0 || s.RelL2 > o.tol || len(bad) > 0 {
+		if v.failed(j) {
 			verdict = "FAIL"
-			i := numcmp.FirstMismatch(got, ref, 0, o.tol)
-			if i < 0 {
-				i = s.MaxAbsAt
-			}
-			failures = append(failures, fmt.Sprintf("%s: rel L2 %.3g (tolerance %g), %d non-finite, argmax differs at %v; first mismatch %s",
-				mode, s.RelL2, o.tol, s.NonFinite, bad, numcmp.Describe(got, ref, i, c.Vocab)))
+			failures = append(failures, mode+": "+v.describe(got, ref, j))
 		}
-		fmt.Fprintf(tw, "%s\t%.3g\t%.3g\t%d/%d\t%s\n", mode, s.RelL2, s.MaxAbs, len(ids)-len(bad), len(ids), verdict)
+		if len(v.nearTies) > 0 {
+			notes = append(notes, fmt.Sprintf("%s: argmax differs at %v, where the reference's top two logits are closer than %.3g (near ties within the noise floor)", mode, v.nearTies, j.tieGap))
+		}
+		fmt.Fprintf(tw, "%s\t%.3g\t%.3g\t%d/%d\t%s\n", mode, v.stats.RelL2, v.stats.MaxAbs, len(ids)-len(v.argmax)-len(v.nearTies), len(ids), verdict)
 	}
 	tw.Flush()
-	for _, f := range failures {
-		fmt.Fprintln(stdout, f)
+	for _, s := range append(notes, failures...) {
+		fmt.Fprintln(stdout, s)
+	}
+	if o.trace {
+		if err := traceFirstToken(stdout, eng, lm.weights, ids[0]); err != nil {
+			return err
+		}
 	}
 	switch {
 	case len(failures) == 0:
@@ -161,4 +201,18 @@ func runVerify(stdout, stderr io.Writer, o *verifyOptions, g *globalFlags) error
 	default:
 		return fmt.Errorf("the GPU does not match %s", refName)
 	}
+}
+
+// verifyTokens returns --tokens, or -n pseudo-random ids.
+func verifyTokens(o *verifyOptions, vocab int) ([]int, error) {
+	if o.tokens != "" {
+		return parseTokenIDs("--tokens", o.tokens, vocab)
+	}
+	ids := make([]int, o.n)
+	x := uint32(2024)
+	for i := range ids {
+		x = x*1664525 + 1013904223
+		ids[i] = int(x>>8) % vocab
+	}
+	return ids, nil
 }
