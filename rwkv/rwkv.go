@@ -16,6 +16,7 @@ import (
 	"os"
 
 	"github.com/rwkv-gpu/rwkv-gpu/cpuref"
+	"github.com/rwkv-gpu/rwkv-gpu/generate"
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu/engine"
@@ -63,6 +64,9 @@ type Model struct {
 	Path string
 	// Name is the model's general.name, or "" when the file has none.
 	Name string
+	// ID identifies the model (a hash of its metadata and tensor table),
+	// for state files.
+	ID generate.ModelID
 	// FellBack is true when Auto found no GPU adapter and chose the CPU.
 	FellBack bool
 
@@ -113,7 +117,11 @@ func open(f *gguf.File, opt Options) (*Model, error) {
 		return nil, err
 	}
 	name, _ := f.String("general.name")
-	m := &Model{Tokenizer: tok, Config: w.Config, Path: f.Path, Name: name, file: f}
+	id, err := generate.IdentifyModel(w)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Tokenizer: tok, Config: w.Config, Path: f.Path, Name: name, ID: id, file: f}
 	switch opt.Device {
 	case CPU:
 		m.Engine = cpuref.New(w)
