@@ -168,7 +168,7 @@ func New(dev *gpu.Device, w *model.Weights, opt Options) (*Engine, error) {
 	if e.sampler, err = NewSampler(dev, c.Vocab, ml.slots, opt.MaxTokens); err != nil {
 		return nil, err
 	}
-	up := &uploader{e: e, st: &stager{budget: opt.UploadBudget}, total: e.plan.Weights}
+	up := &uploader{e: e, st: &stager{budget: opt.UploadBudget, file: w.File}, total: e.plan.Weights}
 	if err := e.uploadGlobals(up); err != nil {
 		return nil, err
 	}
