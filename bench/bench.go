@@ -7,10 +7,12 @@ import (
 	"math"
 	"time"
 
+	"github.com/rwkv-gpu/rwkv-gpu/generate"
 	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu/engine"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
+	"github.com/rwkv-gpu/rwkv-gpu/tokenizer"
 )
 
 // Config says what to measure, llama-bench style.
@@ -19,7 +21,11 @@ type Config struct {
 	Gen     int   // tg test: this many single-token decode steps (0 = skip)
 	Reps    int   // timed repetitions per test (a warm-up run comes first)
 	Batches []int // tg with several sequences at once (aggregate tokens/s); 1 = single stream
-	Profile bool  // time per kernel family per token (GPU only)
+	// SamplePreset, when set (e.g. "chat"), adds for each batch size a tg
+	// row decoded with that sampling preset (model.Preset) beside the
+	// greedy one: what a user of rwkv run or chat gets.
+	SamplePreset string
+	Profile      bool // time per kernel family per token (GPU only)
 	// Progress, when set, receives one line per finished run.
 	Progress func(string)
 	// clock reads the time (time.Now when nil); tests make it tick by a
@@ -37,6 +43,7 @@ type Result struct {
 	Backend            string  `json:"backend"`
 	Test               string  `json:"test"`
 	Batch              int     `json:"batch"`
+	Sampling           string  `json:"sampling,omitempty"` // the sampling preset of a tg row ("": greedy)
 	TokensPerS         float64 `json:"tokens_per_s"`
 	Stddev             float64 `json:"stddev"`
 	Reps               int     `json:"reps"`
@@ -229,11 +236,37 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 	if len(batches) == 0 {
 		batches = []int{1}
 	}
+	var tok *tokenizer.Tokenizer
+	if cfg.Gen > 0 {
+		var err error
+		if tok, err = model.LoadTokenizer(w.File); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	// Each batch size: a greedy row, then (SamplePreset) a sampled one.
+	type tgTest struct {
+		b        int
+		sampling *model.Sampling
+	}
+	var tests []tgTest
 	for _, b := range batches {
+		tests = append(tests, tgTest{b, nil})
+		if cfg.SamplePreset != "" {
+			p, err := model.Preset(cfg.SamplePreset)
+			if err != nil {
+				return nil, fmt.Errorf("bench: %w", err)
+			}
+			tests = append(tests, tgTest{b, &p})
+		}
+	}
+	for _, tt := range tests {
 		if cfg.Gen <= 0 {
 			break
 		}
-		rates, prof, err := runTG(tg.Engine, ge, b, cfg, tokens(b), traffic.Weights-int64(w.Embed.RowBytes), wkvTraffic(w))
+		b := tt.b
+		// The profile is taken once, on the greedy single-stream row.
+		rates, prof, err := runTG(tg.Engine, ge, tok, b, tt.sampling, withProfile(cfg, cfg.Profile && tt.sampling == nil), tokens(b),
+			traffic.Weights-int64(w.Embed.RowBytes), wkvTraffic(w))
 		if err != nil {
 			return nil, err
 		}
@@ -241,6 +274,10 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 		r.Test, r.Batch, r.BytesPerStep = fmt.Sprintf("tg%d", cfg.Gen), b, traffic.Step(b)
 		if b > 1 {
 			r.Test = fmt.Sprintf("tg%d@b%d", cfg.Gen, b)
+		}
+		if tt.sampling != nil {
+			r.Test += " " + cfg.SamplePreset
+			r.Sampling = cfg.SamplePreset
 		}
 		if prof != nil {
 			r.Profile, r.ProfileMethod = prof.shares, prof.method
@@ -259,7 +296,7 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 
 // runTG times cfg.Gen decode steps of b sequences; the rates are aggregate
 // tokens per second (b tokens per step).
-func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightBytes, wkvBytes int64) ([]float64, *profile, error) {
+func runTG(e model.Engine, ge gpuEngine, tok *tokenizer.Tokenizer, b int, sampling *model.Sampling, cfg Config, first []int, weightBytes, wkvBytes int64) ([]float64, *profile, error) {
 	var sessions []model.Session
 	defer func() {
 		for _, s := range sessions {
@@ -284,7 +321,7 @@ func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightB
 			}
 		}
 		start := cfg.now()
-		if err := decode(context.Background(), e, sessions, first, cfg.Gen); err != nil {
+		if err := decode(context.Background(), e, tok, sessions, first, cfg.Gen, sampling); err != nil {
 			return nil, nil, fmt.Errorf("bench: tg%d batch %d: %w", cfg.Gen, b, err)
 		}
 		d := cfg.since(start)
@@ -308,34 +345,31 @@ func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightB
 	return rates, prof, nil
 }
 
-// decode runs n chained greedy steps of the sessions, one token each per
-// step, the way generation does: each step feeds back the tokens the
-// previous one chose on the device (Continue), and is submitted before the
-// previous step's tokens are read, so the GPU never waits for the host.
-func decode(ctx context.Context, e model.Engine, sessions []model.Session, first []int, n int) error {
-	seqs := make([]model.Seq, len(sessions))
+// decode generates n tokens for each session at once through
+// generate.Batch, the path rwkv run, chat and serve take: one batched step
+// per token, chosen on the device (greedy, or the sampler's draw), fed back
+// there, each step submitted before the previous one's tokens are read and
+// decoded to text.
+func decode(ctx context.Context, e model.Engine, tok *tokenizer.Tokenizer, sessions []model.Session, first []int, n int, sampling *model.Sampling) error {
+	b := generate.NewBatch(e, tok)
 	for i, s := range sessions {
-		seqs[i] = model.Seq{Session: s, Tokens: []int{first[i]}, Want: model.WantToken}
-	}
-	prev, err := e.Submit(ctx, seqs)
-	if err != nil {
-		return err
-	}
-	for i, s := range sessions {
-		seqs[i] = model.Seq{Session: s, Continue: true, Want: model.WantToken}
-	}
-	for step := 1; step < n; step++ {
-		next, err := e.Submit(ctx, seqs)
-		if err != nil {
+		req := generate.Request{Prompt: []int{first[i]}, Session: s, MaxTokens: n, Sampling: sampling,
+			Stop: generate.StopRules{IgnoreEOS: true}}
+		if sampling != nil {
+			p := *sampling
+			p.Seed = uint64(i + 1)
+			req.Sampling = &p
+		}
+		if _, err := b.Add(req); err != nil {
 			return err
 		}
-		if _, err := prev.Wait(); err != nil {
+	}
+	for b.Len() > 0 {
+		if _, err := b.Step(ctx); err != nil {
 			return err
 		}
-		prev = next
 	}
-	_, err = prev.Wait()
-	return err
+	return nil
 }
 
 // hostCostSteps is the number of decode steps hostCost times.
@@ -354,4 +388,10 @@ func hostCost(ge gpuEngine, s model.Session, steps int) (engine.HostCost, error)
 		return engine.HostCost{}, fmt.Errorf("bench: host cost: %w", err)
 	}
 	return c, nil
+}
+
+// withProfile returns cfg with Profile set to on.
+func withProfile(cfg Config, on bool) Config {
+	cfg.Profile = on
+	return cfg
 }

@@ -160,3 +160,22 @@ func TestRunGPU(t *testing.T) {
 	require.InDelta(t, rs[1].HostStepMicros, rs[1].HostRecordMicros+rs[1].HostEncodeMicros, 1e-6*rs[1].HostStepMicros+1e-9)
 	require.Greater(t, CPUReadBandwidth(8<<20, 1), 0.0)
 }
+
+// TestSampledRows: with SamplePreset, each batch size gets a greedy and a
+// sampled tg row, named after the preset, decoded through generate.Batch.
+func TestSampledRows(t *testing.T) {
+	w := loadGolden(t)
+	tg := Target{Name: "golden", Weights: w, Engine: cpuref.New(w), Roofline: 10e9, FMARate: 20e9}
+	rs, err := Run(tg, Config{Gen: 3, Reps: 1, Batches: []int{1, 2}, SamplePreset: "chat"})
+	require.NoError(t, err)
+	var names, samplings []string
+	for _, r := range rs {
+		names = append(names, r.Test)
+		samplings = append(samplings, r.Sampling)
+		require.Greater(t, r.TokensPerS, 0.0, r.Test)
+	}
+	require.Equal(t, []string{"tg3", "tg3 chat", "tg3@b2", "tg3@b2 chat"}, names)
+	require.Equal(t, []string{"", "chat", "", "chat"}, samplings)
+	_, err = Run(tg, Config{Gen: 3, Reps: 1, SamplePreset: "warm"})
+	require.ErrorContains(t, err, "warm")
+}

@@ -390,9 +390,7 @@ func (d *Device) mapReadLocked(st *wgpu.Buffer, n uint64) error {
 	}); err != nil {
 		return err
 	}
-	for !done {
-		d.dev.Poll(true, nil)
-	}
+	d.pollUntil(func(bool) bool { return done })
 	if status != wgpu.BufferMapAsyncStatusSuccess {
 		return fmt.Errorf("mapping the readback buffer failed: %s", status)
 	}

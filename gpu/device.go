@@ -223,7 +223,7 @@ func (d *Device) Wait() error {
 	if d.closed {
 		return ErrClosed
 	}
-	d.dev.Poll(true, nil)
+	d.awaitIdle()
 	return nil
 }
 
@@ -248,7 +248,7 @@ func (d *Device) Flush() error {
 	defer cmd.Release()
 	d.queue.Submit(cmd)
 	d.submits++
-	d.dev.Poll(true, nil)
+	d.awaitIdle()
 	return nil
 }
 
@@ -266,7 +266,7 @@ func (d *Device) Close() {
 		return
 	}
 	d.closed = true
-	d.dev.Poll(true, nil)
+	d.awaitIdle()
 	d.groups.releaseAll()
 	for k, p := range d.pipelines {
 		p.release()

@@ -22,7 +22,6 @@ type Readback struct {
 
 	mu        sync.Mutex
 	submitted bool
-	index     wgpu.SubmissionIndex
 	done      bool
 	data      []byte
 	err       error
@@ -79,11 +78,11 @@ func (rb *Readback) fail(err error) {
 	}
 }
 
-// submittedAt marks the readback as travelling in submission index.
-func (rb *Readback) submittedAt(index wgpu.SubmissionIndex) {
+// markSubmitted records that the readback's copy has been submitted.
+func (rb *Readback) markSubmitted() {
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
-	rb.submitted, rb.index = true, index
+	rb.submitted = true
 }
 
 // Wait blocks until the copy has reached the host and returns the bytes.
@@ -126,12 +125,13 @@ func (rb *Readback) wait() ([]byte, error) {
 	// Wait for this submission only (not work submitted after it), without
 	// the device lock: wgpu-native's calls are thread-safe, the lock only
 	// guards this package's own state.
-	idx := &wgpu.WrappedSubmissionIndex{Queue: d.queue, SubmissionIndex: rb.index}
-	for !mapped.Load() {
-		if d.isClosed() {
-			return fail(ErrClosed)
-		}
-		d.dev.Poll(true, idx)
+	closed := false
+	d.pollUntil(func(bool) bool {
+		closed = d.isClosed()
+		return closed || mapped.Load()
+	})
+	if closed {
+		return fail(ErrClosed)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -304,13 +304,13 @@ func (r *Recorder) Submit() error {
 	}
 	defer cmd.Release()
 	encoded := time.Now()
-	index := d.queue.Submit(cmd)
+	d.queue.Submit(cmd)
 	r.encodeTime, r.submitTime = encoded.Sub(start), time.Since(encoded)
 	d.submits++
 	d.dispatches += uint64(r.dispatches)
 	for _, o := range r.ops {
 		if o.rb != nil {
-			o.rb.submittedAt(index)
+			o.rb.markSubmitted()
 		}
 	}
 	return nil

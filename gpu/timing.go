@@ -80,7 +80,7 @@ func (r *Recorder) timeWithClock() (Timing, error) {
 		}
 		t0 := time.Now()
 		d.queue.Submit(cmd)
-		d.dev.Poll(true, nil)
+		d.awaitIdle()
 		dt := time.Since(t0)
 		cmd.Release()
 		d.submits++

@@ -32,6 +32,7 @@ type benchOptions struct {
 	json     bool
 	csv      bool
 	profile  bool
+	sample   string // sampling preset of the extra tg rows
 	cacheDir string
 	splitUps bool
 }
@@ -78,7 +79,8 @@ stderr; give -p/-n/-r to override.`,
 	f.StringVar(&o.device, "device", "auto", "gpu, cpu, or auto (the GPU when there is one)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per test")
 	f.BoolVar(&o.csv, "csv", false, "print CSV")
-	f.BoolVar(&o.profile, "profile", false, "time one decode step per kernel family")
+	f.BoolVar(&o.profile, "profile", false, "time one decode step per kernel family, and the host's cost of recording one")
+	f.StringVar(&o.sample, "sample", "chat", "sampling preset of a second tg row per batch size, decoded as rwkv run/chat do ("+strings.Join(model.PresetNames(), ", ")+"; empty: greedy rows only)")
 	f.StringVar(&o.cacheDir, "cache-dir", "", "folder for synthetic models (default: the user cache folder)")
 	f.BoolVar(&o.splitUps, "split-lora-ups", false, "GPU tuning: compute the LoRA up projections as their own dispatch instead of inside the WKV kernel")
 	return cmd
@@ -104,7 +106,7 @@ func runBench(cmd *cobra.Command, o *benchOptions, g *globalFlags) error {
 	if f, ok := stderr.(*os.File); (ok && isTerminal(f)) || g.verbose {
 		progress = func(s string) { fmt.Fprintln(stderr, "bench:", s) }
 	}
-	cfg := bench.Config{Prompt: o.prompt, Gen: o.gen, Reps: o.reps, Batches: batches, Profile: o.profile, Progress: progress}
+	cfg := bench.Config{Prompt: o.prompt, Gen: o.gen, Reps: o.reps, Batches: batches, Profile: o.profile, SamplePreset: o.sample, Progress: progress}
 	maxBatch := 1
 	for _, b := range batches {
 		maxBatch = max(maxBatch, b)
