@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/chzyer/readline v1.5.1
 	github.com/cogentcore/webgpu v0.23.0
+	github.com/creack/pty v1.1.24
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9

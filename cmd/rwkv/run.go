@@ -213,8 +213,14 @@ func runRun(cmd *cobra.Command, o *runOptions, g *globalFlags) error {
 		}
 	}
 
+	// Ctrl-C ends the generation (the prompt is still fed whole, and
+	// --state-out saves what was generated); a second one kills.
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	req := generate.Request{Prompt: ids, Session: s, Sampling: samplerFor(sampling), MaxTokens: o.n,
 		Stop: generate.StopRules{Strings: o.stops}, Stream: generate.StreamOptions{RawBytes: true}}
 	var wrote []byte // the last bytes written, to end a terminal's line
