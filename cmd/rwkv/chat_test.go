@@ -28,6 +28,9 @@ const cliChildEnv = "RWKV_TEST_RUN_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(cliChildEnv) == "1" {
+		if os.Getenv("XDG_RUNTIME_DIR") == "" { // as main does
+			os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
+		}
 		cmd := newRootCmd()
 		cmd.SetArgs(os.Args[1:])
 		if err := cmd.Execute(); err != nil {

@@ -65,7 +65,7 @@ sampling flags override its fields. --state-in starts from a saved state and
 	f.StringVar(&o.tokens, "tokens", "", "the prompt as comma-separated token ids")
 	f.IntVarP(&o.n, "max-tokens", "n", 128, "most tokens to generate (0: only feed the prompt, e.g. with --state-out)")
 	f.StringVar(&o.device, "device", "auto", "gpu, cpu, or auto (the GPU when there is one)")
-	f.StringArrayVar(&o.stops, "stop", nil, "stop where this text appears (repeatable; not printed)")
+	f.StringArrayVar(&o.stops, "stop", nil, `stop where this text appears (repeatable; not printed; \n, \t, \\ and \xHH are read as escapes)`)
 	f.BoolVar(&o.ids, "ids", false, "print the generated token ids, comma-separated on one line, instead of the text")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no summary line and no progress bar on stderr")
 	f.StringVar(&o.stateIn, "state-in", "", "start from the state saved in this file (by --state-out or chat's /save)")
@@ -99,7 +99,7 @@ func (o *runOptions) checkFlags() error {
 	if err := checkInt("-n", o.n, 0, maxGenerate); err != nil {
 		return err
 	}
-	if err := checkStops(o.stops); err != nil {
+	if _, err := parseStops(o.stops); err != nil {
 		return err
 	}
 	if _, _, err := o.sampling.sampling(math.MaxInt32); err != nil {
@@ -119,17 +119,38 @@ func (o *runOptions) checkFlags() error {
 	return nil
 }
 
-// checkStops refuses empty and invalid --stop strings.
-func checkStops(stops []string) error {
+// parseStops turns the --stop values into stop strings, reading Go's
+// backslash escapes (\n, \t, \\, \x41, \u00e9) so that a shell can
+// pass a newline; it refuses empty, badly escaped and invalid strings.
+func parseStops(stops []string) ([]string, error) {
+	var out []string
 	for i, s := range stops {
-		if s == "" {
-			return fmt.Errorf("--stop (number %d) is empty: expected the text that ends generation", i+1)
-		}
 		if !utf8.ValidString(s) {
-			return fmt.Errorf("--stop %q is not valid UTF-8", s)
+			return nil, fmt.Errorf("--stop %q is not valid UTF-8", s)
 		}
+		var b strings.Builder
+		for rest := s; rest != ""; {
+			r, multibyte, tail, err := strconv.UnquoteChar(rest, 0)
+			if err != nil {
+				return nil, fmt.Errorf("--stop %q: bad escape at byte %d (expected \\n, \\t, \\\\, \\xHH or \\uHHHH)", s, len(s)-len(rest))
+			}
+			if r < utf8.RuneSelf || multibyte {
+				b.WriteRune(r)
+			} else {
+				b.WriteByte(byte(r)) // \xHH is one byte
+			}
+			rest = tail
+		}
+		stop := b.String()
+		if stop == "" {
+			return nil, fmt.Errorf("--stop (number %d) is empty: expected the text that ends generation", i+1)
+		}
+		if !utf8.ValidString(stop) {
+			return nil, fmt.Errorf("--stop %q is not valid UTF-8", s)
+		}
+		out = append(out, stop)
 	}
-	return nil
+	return out, nil
 }
 
 // readPromptText returns the prompt's text from -p, -f or stdin ("" for
@@ -221,8 +242,12 @@ func runRun(cmd *cobra.Command, o *runOptions, g *globalFlags) error {
 		<-ctx.Done()
 		stop()
 	}()
+	stops, err := parseStops(o.stops)
+	if err != nil {
+		return err
+	}
 	req := generate.Request{Prompt: ids, Session: s, Sampling: samplerFor(sampling), MaxTokens: o.n,
-		Stop: generate.StopRules{Strings: o.stops}, Stream: generate.StreamOptions{RawBytes: true}}
+		Stop: generate.StopRules{Strings: stops}, Stream: generate.StreamOptions{RawBytes: true}}
 	var wrote []byte // the last bytes written, to end a terminal's line
 	if !o.ids {
 		req.OnText = func(t string) error {
@@ -309,8 +334,11 @@ func decodeRate(res generate.Result) string {
 
 // finishText says why a generation ended, with the stop string.
 func finishText(res generate.Result) string {
-	if res.Finish == generate.FinishStop && res.StopString != "" {
+	switch {
+	case res.Finish == generate.FinishStop && res.StopString != "":
 		return fmt.Sprintf("%s (%q)", res.Finish, res.StopString)
+	case res.Finish == generate.FinishLength && len(res.Tokens) == 0:
+		return "prompt only"
 	}
 	return string(res.Finish)
 }

@@ -137,7 +137,7 @@ func TestRunStateSplitContinues(t *testing.T) {
 			require.NoError(t, err)
 			require.Empty(t, out, "-n 0 generates nothing")
 			require.Contains(t, stderr, "prompt 20 tokens")
-			require.Contains(t, stderr, "generated 0 tokens")
+			require.Contains(t, stderr, "generated 0 tokens, - t/s; greedy; finish: prompt only")
 			sf, err := generate.LoadStateFile(head, modelID(t, "F32"))
 			require.NoError(t, err)
 			require.Equal(t, uint64(20), sf.Context.Tokens)
@@ -206,7 +206,8 @@ func TestRunStopAcrossTokenBoundary(t *testing.T) {
 	require.Equal(t, string(text[:6]), out)
 	require.Contains(t, stderr, `finish: stop ("AwES")`)
 
-	out, _, err = run(t, "run", "--device", "cpu", "-m", path, "--tokens", idList(g.PromptIDs), "-n", "16", "--stop", stop, "--ids")
+	// The same stop written with an escape (\x41 is "A").
+	out, _, err = run(t, "run", "--device", "cpu", "-m", path, "--tokens", idList(g.PromptIDs), "-n", "16", "--stop", `\x41wES`, "--ids")
 	require.NoError(t, err)
 	require.Equal(t, want[:last+1], parseIDs(t, out), "up to the token that completes %q", stop)
 }
@@ -255,6 +256,8 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"-n", "-1"}, "-n -1: expected an integer in [0, "},
 		{[]string{"--stop", ""}, "--stop (number 1) is empty"},
 		{[]string{"--stop", "\xff"}, `--stop "\xff" is not valid UTF-8`},
+		{[]string{"--stop", `\xff`}, `--stop "\\xff" is not valid UTF-8`},
+		{[]string{"--stop", `ab\q`}, `--stop "ab\\q": bad escape at byte 2`},
 		{[]string{"-f", promptFile}, "the prompt is given by --prompt and --file: pass only one of -p, -f and --tokens"},
 		{[]string{"--tokens", "1,5000"}, `--tokens: item 2 "5000" is not a token id`},
 		{[]string{"--state-out", path}, "--state-out"},
