@@ -373,3 +373,23 @@ func TestChatPiped(t *testing.T) {
 	_, _, err = runIn(t, strings.NewReader(""), "chat", "-m", path, "--device", "cpu", "-n", "0")
 	require.ErrorContains(t, err, "-n 0: expected an integer in [1, ")
 }
+
+// TestLoadingBarOnlyOnATerminal: loading a model on the GPU draws a
+// progress bar on a terminal's stderr, and none with --quiet (the other run
+// tests show none when stderr is not a terminal: their stderr is exactly
+// the summary line).
+func TestLoadingBarOnlyOnATerminal(t *testing.T) {
+	needDevice(t, "gpu")
+	path := fixtures.Path(t, "tiny", "rwkv7-tiny-Q8_0.gguf")
+	c := startCLI(t, "run", "--device", "gpu", "-m", path, "-p", "Hi", "-n", "2")
+	c.expect(`loading +\d+% \|.*\(.*B/.*MB`)
+	c.expect(`generated 2 tokens`)
+	c.wait()
+
+	q := startCLI(t, "run", "--device", "gpu", "-m", path, "-p", "Hi", "-n", "2", "--quiet")
+	q.wait()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	require.NotContains(t, q.out.String(), "loading")
+	require.NotContains(t, q.out.String(), "generated")
+}
