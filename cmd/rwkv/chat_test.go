@@ -320,8 +320,7 @@ func TestChatCtrlCStopsTheAnswer(t *testing.T) {
 	c := startCLI(t, "chat", "-m", path, "--device", "cpu", "-n", "100000", "--temperature", "0")
 	c.expect(`User: `)
 	c.send("hello\r")
-	c.expect(`Assistant:`)
-	time.Sleep(300 * time.Millisecond)
+	c.expect(`(?s)Assistant:.{8}`) // the answer is streaming
 	c.send("\x03")
 	m := c.expect(summaryRE)
 	require.Equal(t, "cancelled", m[3])
@@ -392,4 +391,16 @@ func TestLoadingBarOnlyOnATerminal(t *testing.T) {
 	defer q.mu.Unlock()
 	require.NotContains(t, q.out.String(), "loading")
 	require.NotContains(t, q.out.String(), "generated")
+}
+
+// TestRunWithoutPromptOnATerminal: run with no prompt flag and a terminal
+// for stdin says how to give one instead of waiting for input.
+func TestRunWithoutPromptOnATerminal(t *testing.T) {
+	path := fixtures.Path(t, "tiny", "rwkv7-tiny-F16.gguf")
+	c := startCLI(t, "run", "--device", "cpu", "-m", path)
+	c.expect(`no prompt: pass -p TEXT, -f FILE, --tokens IDS or pipe the text on standard input`)
+	err := c.cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	require.Equal(t, 1, exit.ExitCode())
 }
