@@ -174,7 +174,9 @@ func (b *Batch) Add(req Request) (*Seq, error) {
 }
 
 // Cancel ends a generation; its session consumes what was already
-// generated.
+// generated, and the whole prompt: a caller's session cancelled before its
+// prompt was fed whole is fed the rest (in the next steps), so that it
+// always holds the prompt.
 func (b *Batch) Cancel(q *Seq) { q.end(FinishCancelled, nil) }
 
 // Len is the number of generations not yet retired.
@@ -247,7 +249,7 @@ func (b *Batch) submit(ctx context.Context) (*submitted, error) {
 		switch {
 		case q.done && q.fedGen < len(q.res.Tokens):
 			sq.Continue = true // feed the last kept token, ask for nothing
-		case q.done:
+		case q.done && !q.feedsRest():
 			continue
 		case q.fed < len(q.req.Prompt):
 			n := len(q.req.Prompt) - q.fed
@@ -263,7 +265,7 @@ func (b *Batch) submit(ctx context.Context) (*submitted, error) {
 			}
 			sq.Tokens = q.req.Prompt[q.fed : q.fed+n]
 			q.fed += n
-			if q.fed == len(q.req.Prompt) && q.req.MaxTokens > 0 {
+			if q.fed == len(q.req.Prompt) && q.req.MaxTokens > 0 && !q.done {
 				sq.Want = model.WantToken
 			}
 		case chosen > 0 && chosen < q.req.MaxTokens:
@@ -368,7 +370,15 @@ func (q *Seq) retirable() bool {
 	if !q.done && q.req.MaxTokens == 0 && q.fed == len(q.req.Prompt) {
 		q.end(FinishLength, nil)
 	}
-	return q.done && q.inFlight == 0 && q.fedGen >= len(q.res.Tokens)
+	return q.done && q.inFlight == 0 && q.fedGen >= len(q.res.Tokens) && !q.feedsRest()
+}
+
+// feedsRest reports whether an ended generation must still feed the rest
+// of its prompt: one cancelled before its prompt was fed whole, in the
+// caller's session, which must hold the whole prompt (a chat's transcript
+// says it does). A session made for the generation is closed instead.
+func (q *Seq) feedsRest() bool {
+	return q.done && !q.owned && q.res.Finish == FinishCancelled && q.fed < len(q.req.Prompt)
 }
 
 // fail ends every generation with err and retires them.
@@ -384,20 +394,23 @@ func (b *Batch) fail(err error) {
 
 // Generate runs one generation to its end on its own batch (run and chat
 // use it; the same path as many sequences in a server). ctx cancels it
-// between steps: the generation then ends as FinishCancelled, its session
-// having consumed the tokens generated so far.
+// between steps, never inside one: the generation then ends as
+// FinishCancelled, its session having consumed the tokens generated so far
+// (and, when it is the caller's, the whole prompt; see Batch.Cancel).
 func Generate(ctx context.Context, e model.Engine, tok *tokenizer.Tokenizer, req Request) (Result, error) {
 	b := NewBatch(e, tok)
 	q, err := b.Add(req)
 	if err != nil {
 		return Result{}, err
 	}
+	// A step stopped inside (model.StepError) would end the generation
+	// with an error and leave the session between two tokens of the prompt.
+	stepCtx := context.WithoutCancel(ctx)
 	for b.Len() > 0 {
 		if ctx.Err() != nil {
 			b.Cancel(q)
-			ctx = context.WithoutCancel(ctx) // finish the final feed
 		}
-		if _, err := b.Step(ctx); err != nil {
+		if _, err := b.Step(stepCtx); err != nil {
 			return q.res, err
 		}
 	}

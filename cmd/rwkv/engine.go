@@ -16,12 +16,14 @@ type engineOptions struct {
 	// splitUps computes the LoRA up projections as their own stage (GPU
 	// tuning; see engine.Options.SplitLoRAUps).
 	splitUps bool
+	// progress receives the bytes of weights loaded and the total.
+	progress func(done, total uint64)
 }
 
 // rwkvOptions turns a command's choices and the global flags into the
 // library's options.
 func rwkvOptions(o engineOptions, g *globalFlags, stderr io.Writer) rwkv.Options {
-	opt := rwkv.Options{Device: o.device, Warn: stderr,
+	opt := rwkv.Options{Device: o.device, Warn: stderr, Progress: o.progress,
 		Engine: engine.Options{MaxTokens: o.chunk, StateSlots: o.seqs, SplitLoRAUps: o.splitUps}}
 	if g.adapter != gpu.AutoAdapter {
 		a := g.adapter

@@ -153,7 +153,7 @@ func TestNumericFlagsAreChecked(t *testing.T) {
 		{[]string{"devices", "--gpu", "-1"}, "--gpu -1: expected an adapter index"},
 		{[]string{"tokenize", "-m", vocab, "--decode", "1,65536"}, `--decode: item 2 "65536" is not a token id (expected an integer in [0, 65536))`},
 		{[]string{"tokenize", "-m", vocab, "--decode", "x"}, `--decode: item 1 "x" is not a token id`},
-		{[]string{"run", "--device", "cpu", "-m", model, "-p", "hi", "-n", "-1"}, "-n -1: expected a non-negative count"},
+		{[]string{"run", "--device", "cpu", "-m", model, "-p", "hi", "-n", "-1"}, "-n -1: expected an integer in [0, 16777216]"},
 	}
 	for _, c := range cases {
 		_, _, err := run(t, c.args...)

@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 		newTokenizeCmd(g),
 		newLogitsCmd(g),
 		newRunCmd(g),
+		newChatCmd(g),
 		newDevicesCmd(g),
 		newBenchCmd(g),
 		newVerifyCmd(g),
