@@ -36,7 +36,7 @@ func TestBenchCommandCPU(t *testing.T) {
 	out, _, err = run(t, "bench", "--device", "cpu", "-m", model, "-p", "8", "-n", "2", "-r", "1", "-b", "2", "--json")
 	require.NoError(t, err)
 	rows := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, rows, 2)
+	require.Len(t, rows, 3, "pp8, tg2@b2 and tg2@b2 chat (the sampled row --sample adds)")
 	var ppRow, tgRow map[string]any
 	require.NoError(t, json.Unmarshal([]byte(rows[0]), &ppRow))
 	require.NoError(t, json.Unmarshal([]byte(rows[1]), &tgRow))
@@ -48,4 +48,8 @@ func TestBenchCommandCPU(t *testing.T) {
 	require.Greater(t, tgRow["gb_per_s"], 0.0)
 	require.Greater(t, tgRow["roofline_fraction"], 0.0)
 	require.Equal(t, 0.0, tgRow["matrix_flops"])
+	var chatRow map[string]any
+	require.NoError(t, json.Unmarshal([]byte(rows[2]), &chatRow))
+	require.Equal(t, "tg2@b2 chat", chatRow["test"])
+	require.Equal(t, "chat", chatRow["sampling"])
 }
