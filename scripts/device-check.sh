@@ -7,7 +7,8 @@
 #
 # It checks the GPU engine against the ideal logits of the carried fixtures
 # (rwkv verify: seq and batch, relative L2 within max(1e-4, the model's
-# float32 noise floor) and every argmax equal),
+# float32 noise floor) and every argmax equal), runs 8 streams through
+# batched steps against the CPU reference (verify --streams 8),
 # then benchmarks synthetic models of published shapes. Everything it prints
 # also goes to OUT_DIR (default $OUT, else ./device-out).
 set -uo pipefail
@@ -32,6 +33,12 @@ status=0
 for t in $(cat $fix/types.txt); do
   echo "== verify $t"
   $rwkv verify -m $fix/rwkv7-tiny-$t.gguf --tokens "$ids" --ref $fix/rwkv7-tiny-$t.ideal.f32 || status=1
+done
+# Many streams through batched steps (prefill and decode mixed, joining and
+# leaving) against the CPU reference alone, on three types.
+for t in F16 Q8_0 Q4_K_M; do
+  echo "== verify --streams 8 $t"
+  $rwkv verify -m $fix/rwkv7-tiny-$t.gguf --tokens "$ids" --streams 8 || status=1
 done
 
 # Throughput: a 1-second warm-up is part of each test (one untimed run), and
