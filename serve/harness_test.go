@@ -163,11 +163,15 @@ func chatReference(t *testing.T, e model.Engine, tok *tokenizer.Tokenizer, opts 
 	return reference{promptTokens: len(ids), tokens: res.Tokens, text: res.Text, finish: finishOf(res.Finish)}
 }
 
-// completionReference continues a raw prompt.
-func completionReference(t *testing.T, e model.Engine, tok *tokenizer.Tokenizer, prompt string, sampling model.Sampling, maxTokens int) reference {
+// completionReference continues a raw prompt, or the token ids given
+// instead.
+func completionReference(t *testing.T, e model.Engine, tok *tokenizer.Tokenizer, prompt string, sampling model.Sampling, maxTokens int, ids ...int) reference {
 	t.Helper()
-	ids, err := tok.Encode([]byte(prompt))
-	require.NoError(t, err)
+	if len(ids) == 0 {
+		var err error
+		ids, err = tok.Encode([]byte(prompt))
+		require.NoError(t, err)
+	}
 	res, err := generate.Generate(context.Background(), e, tok, generate.Request{Prompt: ids, Sampling: &sampling, MaxTokens: maxTokens})
 	require.NoError(t, err)
 	return reference{promptTokens: len(ids), tokens: res.Tokens, text: res.Text, finish: finishOf(res.Finish)}

@@ -31,6 +31,8 @@ type chatRequest struct {
 	// RWKV's own sampler knobs, accepted as extra fields.
 	TopK         *int     `json:"top_k"`
 	PenaltyDecay *float64 `json:"penalty_decay"`
+	// IgnoreEOS (vLLM's extension) keeps generating after token 0.
+	IgnoreEOS *bool `json:"ignore_eos"`
 }
 
 // completionRequest is the body of POST /v1/completions.
@@ -53,6 +55,7 @@ type completionRequest struct {
 	Logprobs         *int            `json:"logprobs"`
 	TopK             *int            `json:"top_k"`
 	PenaltyDecay     *float64        `json:"penalty_decay"`
+	IgnoreEOS        *bool           `json:"ignore_eos"`
 }
 
 // streamOptions are the options of a streamed response.

@@ -299,6 +299,7 @@ func (p *parser) chat(body []byte) (*jobSpec, *apiError) {
 	}
 	spec.stop = opts.StopRules()
 	spec.stop.Strings = append(spec.stop.Strings, stops...)
+	spec.stop.IgnoreEOS = r.IgnoreEOS != nil && *r.IgnoreEOS
 	spec.think = opts.Think
 	spec.streamOpt.TrimLeadingSpace = opts.Think == generate.ThinkOff
 	return spec, nil
@@ -445,6 +446,7 @@ func (p *parser) completion(body []byte) (*jobSpec, *apiError) {
 	if spec.stop.Strings, e = stopStrings(r.Stop); e != nil {
 		return nil, e
 	}
+	spec.stop.IgnoreEOS = r.IgnoreEOS != nil && *r.IgnoreEOS
 	return spec, nil
 }
 

@@ -28,7 +28,7 @@ type Options struct {
 	// + CacheEntries of them (Slots).
 	CacheEntries int
 	// StateBytes is the device memory of one cached state, for the
-	// cache_bytes metric.
+	// cache_bytes metric (default: the model's state, model.Config.StateBytes).
 	StateBytes int64
 	// PrefillBudget bounds the prompt tokens fed per step across all
 	// requests (default 64), so that long prompts do not stall streams.
@@ -129,6 +129,9 @@ func New(e model.Engine, tok *tokenizer.Tokenizer, opt Options) (*Server, error)
 	vocab := e.Config().Vocab
 	if tok.VocabSize() != vocab {
 		return nil, fmt.Errorf("serve: the tokenizer has %d tokens but the model %d", tok.VocabSize(), vocab)
+	}
+	if opt.StateBytes == 0 {
+		opt.StateBytes = int64(e.Config().StateBytes())
 	}
 	m := newMetrics()
 	s := &Server{
