@@ -42,7 +42,6 @@ func (c chatCase) params() openai.ChatCompletionNewParams {
 
 func (c chatCase) sampling() model.Sampling { return sampled(c.temperature, c.topP, c.seed) }
 
-
 var basicChats = []chatCase{
 	{name: "greedy", msgs: []generate.Message{{Role: generate.RoleSystem, Content: "You are terse."}, {Role: generate.RoleUser, Content: "Tell me about cats."}},
 		temperature: 0, topP: 1, seed: 1, maxTokens: 8},

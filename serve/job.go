@@ -37,7 +37,7 @@ type job struct {
 
 // outcome is how a job ended.
 type outcome struct {
-	finish                                         generate.Finish
+	finish                                       generate.Finish
 	promptTokens, cachedTokens, completionTokens int
 	// err is set when the job failed (finish is then FinishError or
 	// FinishCancelled).
