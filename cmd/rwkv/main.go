@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(g),
 		newVerifyCmd(g),
 		newSynthCmd(g),
+		newServeCmd(g),
 	)
 	return root
 }
