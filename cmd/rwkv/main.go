@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newVerifyCmd(g),
 		newSynthCmd(g),
 		newServeCmd(g),
+		newLoadtestCmd(g),
 	)
 	return root
 }
