@@ -53,11 +53,12 @@ type Result struct {
 	// Profile holds, per kernel family, the time per token (GPU, --profile).
 	Profile       []KernelShare `json:"profile,omitempty"`
 	ProfileMethod string        `json:"profile_method,omitempty"`
-	// Host time to record and submit one decode step (GPU, --profile):
-	// per step, split into recording and submission, and per dispatch.
+	// Host time to record and encode one decode step (GPU, --profile),
+	// measured without running the steps (Engine.MeasureHostCost): per
+	// step, split into recording and encoding, and per dispatch.
 	HostStepMicros     float64 `json:"host_us_per_step,omitempty"`
 	HostRecordMicros   float64 `json:"host_record_us_per_step,omitempty"`
-	HostSubmitMicros   float64 `json:"host_submit_us_per_step,omitempty"`
+	HostEncodeMicros   float64 `json:"host_encode_us_per_step,omitempty"`
 	HostDispatchMicros float64 `json:"host_us_per_dispatch,omitempty"`
 }
 
@@ -155,8 +156,7 @@ type gpuEngine interface {
 	DispatchesPerToken() int
 	GPUDevice() *gpu.Device
 	ProfileStep(s model.Session, token int) (gpu.Timing, error)
-	HostCost() engine.HostCost
-	ResetHostCost()
+	MeasureHostCost(s model.Session, steps int) (engine.HostCost, error)
 }
 
 // Run measures the target: pp (prefill), tg (single-stream decode) and tg at
@@ -246,10 +246,10 @@ func Run(tg Target, cfg Config) ([]Result, error) {
 			r.Profile, r.ProfileMethod = prof.shares, prof.method
 			if c := prof.cost; c != nil && c.Passes > 0 {
 				us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-				r.HostStepMicros = us(c.PerPass())
 				r.HostRecordMicros = us(c.Record) / float64(c.Passes)
-				r.HostSubmitMicros = us(c.Submit) / float64(c.Passes)
-				r.HostDispatchMicros = us(c.PerDispatch())
+				r.HostEncodeMicros = us(c.Encode) / float64(c.Passes)
+				r.HostStepMicros = r.HostRecordMicros + r.HostEncodeMicros
+				r.HostDispatchMicros = us(c.Record+c.Encode) / float64(c.Dispatches)
 			}
 		}
 		finish(r, rates)
@@ -277,15 +277,11 @@ func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightB
 		sessions = append(sessions, s)
 	}
 	var rates []float64
-	var cost *engine.HostCost
 	for rep := -1; rep < cfg.Reps; rep++ {
 		for _, s := range sessions {
 			if err := s.Reset(); err != nil {
 				return nil, nil, err
 			}
-		}
-		if ge != nil && rep == 0 {
-			ge.ResetHostCost()
 		}
 		start := cfg.now()
 		if err := decode(context.Background(), e, sessions, first, cfg.Gen); err != nil {
@@ -296,17 +292,17 @@ func runTG(e model.Engine, ge gpuEngine, b int, cfg Config, first []int, weightB
 			rates = append(rates, DecodeTokensPerS(b, cfg.Gen, d))
 		}
 	}
-	if ge != nil {
-		c := ge.HostCost()
-		cost = &c
-	}
 	var prof *profile
 	if cfg.Profile && ge != nil && b == 1 {
 		p, err := profileStep(ge, sessions[0], first[0], weightBytes, wkvBytes)
 		if err != nil {
 			return nil, nil, err
 		}
-		p.cost = cost
+		c, err := hostCost(ge, sessions[0], hostCostSteps)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.cost = &c
 		prof = p
 	}
 	return rates, prof, nil
@@ -340,4 +336,22 @@ func decode(ctx context.Context, e model.Engine, sessions []model.Session, first
 	}
 	_, err = prev.Wait()
 	return err
+}
+
+// hostCostSteps is the number of decode steps hostCost times.
+const hostCostSteps = 64
+
+// hostCost measures the host's time to record and encode a decode step,
+// without running the steps: on a CPU driver such as lavapipe the GPU's
+// work runs on the host's own cores and evicts its caches, which says
+// nothing about the host's cost beside a real GPU.
+func hostCost(ge gpuEngine, s model.Session, steps int) (engine.HostCost, error) {
+	if _, err := ge.MeasureHostCost(s, 4); err != nil { // warm
+		return engine.HostCost{}, fmt.Errorf("bench: host cost: %w", err)
+	}
+	c, err := ge.MeasureHostCost(s, steps)
+	if err != nil {
+		return engine.HostCost{}, fmt.Errorf("bench: host cost: %w", err)
+	}
+	return c, nil
 }

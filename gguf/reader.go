@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 const (
@@ -131,6 +132,24 @@ func Open(path string) (*File, error) {
 	}
 	f.closer = unmap
 	return f, nil
+}
+
+// Evict tells the operating system that the tensor bytes in data (a slice
+// of this file's mapping, from TensorData) will not be needed soon, so that
+// the memory they occupy is released; reading them again maps them back in
+// from the file. A loader that has copied a tensor elsewhere (the GPU) uses
+// it to keep its resident memory bounded. Slices outside the mapping (the
+// file is read without mmap) are left alone.
+func (f *File) Evict(data []byte) {
+	if len(f.data) == 0 || len(data) == 0 {
+		return
+	}
+	base := uintptr(unsafe.Pointer(&f.data[0]))
+	p := uintptr(unsafe.Pointer(&data[0]))
+	if p < base || p+uintptr(len(data)) > base+uintptr(len(f.data)) {
+		return
+	}
+	evict(data)
 }
 
 // Close releases the mapping or the file opened by Open. It is a no-op for a

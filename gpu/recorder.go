@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/cogentcore/webgpu/wgpu"
 )
@@ -39,6 +40,7 @@ type op struct {
 	dstOff  uint64
 	size    uint64
 	rb      *Readback // opReadback: where the copy goes
+	gkey    string    // the bind-group cache key of group
 }
 
 // Recorder collects dispatches and copies and submits them as one command
@@ -54,7 +56,16 @@ type Recorder struct {
 	err        error
 	dispatches int
 	pin        *pinToken
+	// encodeTime and submitTime are the last Submit's command encoding and
+	// queue submission times (see Times).
+	encodeTime, submitTime time.Duration
 }
+
+// Times returns how long the last Submit spent encoding the command buffer
+// (wgpu's work on the host) and in the queue's submit call (on most drivers
+// a hand-over; on lavapipe, which runs the commands in that call, the GPU
+// work itself).
+func (r *Recorder) Times() (encode, submit time.Duration) { return r.encodeTime, r.submitTime }
 
 // pinToken counts a recorder holding unsubmitted operations in d.pending,
 // which holds back bind-group cache eviction. It is separate from the
@@ -214,12 +225,12 @@ func (r *Recorder) Dispatch(k *Kernel, bindings []Binding, x, y, z uint32) {
 		r.fail(&o, fmt.Errorf("workgroup count above this device's maxComputeWorkgroupsPerDimension (%d): fold it with Device.Grid", lim))
 		return
 	}
-	g, err := d.bindGroupLocked(k, o.binds)
+	g, key, err := d.bindGroupLocked(k, o.binds)
 	if err != nil {
 		r.fail(&o, err)
 		return
 	}
-	o.group = g
+	o.group, o.gkey = g, key
 	r.pin.pinLocked()
 	r.ops = append(r.ops, o)
 	r.dispatches++
@@ -286,12 +297,15 @@ func (r *Recorder) Submit() error {
 	if err := r.checkLive(); err != nil {
 		return err
 	}
+	start := time.Now()
 	cmd, err := r.encode(r.ops, nil)
 	if err != nil {
 		return r.locate(err)
 	}
 	defer cmd.Release()
+	encoded := time.Now()
 	index := d.queue.Submit(cmd)
+	r.encodeTime, r.submitTime = encoded.Sub(start), time.Since(encoded)
 	d.submits++
 	d.dispatches += uint64(r.dispatches)
 	for _, o := range r.ops {
@@ -300,6 +314,31 @@ func (r *Recorder) Submit() error {
 		}
 	}
 	return nil
+}
+
+// DryRun encodes the recording into a command buffer as Submit would, then
+// drops it instead of submitting it, resets the recorder and returns how
+// long the encoding took: the host's cost of a submission, measured
+// without running it (on a CPU driver, running it would compete with the
+// host for the same cores and caches).
+func (r *Recorder) DryRun() (time.Duration, error) {
+	d := r.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	defer r.resetLocked()
+	if r.err != nil {
+		return 0, r.err
+	}
+	if d.closed {
+		return 0, ErrClosed
+	}
+	start := time.Now()
+	cmd, err := r.encode(r.ops, nil)
+	if err != nil {
+		return 0, r.locate(err)
+	}
+	cmd.Release()
+	return time.Since(start), nil
 }
 
 // checkLive refuses to submit operations on buffers released since they
@@ -334,13 +373,17 @@ func (r *Recorder) encode(ops []op, ts stamper) (*wgpu.CommandBuffer, error) {
 	}
 	defer enc.Release()
 	var pass *wgpu.ComputePassEncoder
+	// The pass keeps its pipeline and bind group between dispatches:
+	// setting the same again is skipped (each call crosses into wgpu).
+	var lastPipe *wgpu.ComputePipeline
+	var lastGroup *wgpu.BindGroup
 	endPass := func() error {
 		if pass == nil {
 			return nil
 		}
 		err := pass.End()
 		pass.Release()
-		pass = nil
+		pass, lastPipe, lastGroup = nil, nil, nil
 		return err
 	}
 	for i := range ops {
@@ -355,9 +398,13 @@ func (r *Recorder) encode(ops []op, ts stamper) (*wgpu.CommandBuffer, error) {
 			if pass == nil {
 				pass = enc.BeginComputePass(nil)
 			}
-			pass.SetPipeline(o.k.p.pipe)
-			if o.group != nil {
+			if o.k.p.pipe != lastPipe {
+				pass.SetPipeline(o.k.p.pipe)
+				lastPipe, lastGroup = o.k.p.pipe, nil
+			}
+			if o.group != nil && o.group != lastGroup {
 				pass.SetBindGroup(0, o.group, nil)
+				lastGroup = o.group
 			}
 			pass.DispatchWorkgroups(o.x, o.y, o.z)
 			if ts != nil {
@@ -424,6 +471,7 @@ type bindGroupCache struct {
 type cachedGroup struct {
 	g    *wgpu.BindGroup
 	bufs []uint64
+	pins int // Programs holding it: collect keeps it
 }
 
 const bindGroupCacheMax = 4096
@@ -450,8 +498,27 @@ func (c *bindGroupCache) dropBuffer(id uint64) {
 // collect empties the cache when it has grown past its bound. Call only
 // when no recording is pending (recorded operations refer to their groups).
 func (c *bindGroupCache) collect() {
-	if len(c.m) > bindGroupCacheMax {
-		c.releaseAll()
+	if len(c.m) <= bindGroupCacheMax {
+		return
+	}
+	for key, e := range c.m {
+		if e.pins == 0 {
+			delete(c.m, key)
+			e.g.Release()
+		}
+	}
+	for id, keys := range c.byBuf {
+		kept := keys[:0]
+		for _, k := range keys {
+			if _, ok := c.m[k]; ok {
+				kept = append(kept, k)
+			}
+		}
+		if len(kept) == 0 {
+			delete(c.byBuf, id)
+		} else {
+			c.byBuf[id] = kept
+		}
 	}
 }
 
@@ -463,9 +530,9 @@ func (c *bindGroupCache) releaseAll() {
 	c.byBuf = map[uint64][]string{}
 }
 
-func (d *Device) bindGroupLocked(k *Kernel, binds []Binding) (*wgpu.BindGroup, error) {
+func (d *Device) bindGroupLocked(k *Kernel, binds []Binding) (*wgpu.BindGroup, string, error) {
 	if k.p.layout == nil {
-		return nil, nil
+		return nil, "", nil
 	}
 	key := make([]byte, 0, 8+len(binds)*24)
 	key = binary.LittleEndian.AppendUint64(key, k.p.id)
@@ -483,15 +550,15 @@ func (d *Device) bindGroupLocked(k *Kernel, binds []Binding) (*wgpu.BindGroup, e
 		ids = append(ids, b.Buf.id)
 	}
 	if e, ok := d.groups.m[string(key)]; ok {
-		return e.g, nil
+		return e.g, string(key), nil
 	}
 	g, err := d.dev.CreateBindGroup(&wgpu.BindGroupDescriptor{Label: k.name, Layout: k.p.layout, Entries: entries})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	d.groups.m[string(key)] = &cachedGroup{g: g, bufs: ids}
 	for _, id := range ids {
 		d.groups.byBuf[id] = append(d.groups.byBuf[id], string(key))
 	}
-	return g, nil
+	return g, string(key), nil
 }

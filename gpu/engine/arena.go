@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
@@ -143,6 +144,11 @@ func (part *matPart) upload(d *gpu.Device, st *stager) error {
 				return err
 			}
 		}
+		// The rows are on their way to the device (written into wgpu's
+		// staging memory): let their mapped pages go.
+		if st.file != nil {
+			st.file.Evict(src)
+		}
 	}
 	return nil
 }
@@ -170,6 +176,7 @@ type stager struct {
 	budget  uint64
 	pending uint64
 	total   uint64
+	file    *gguf.File // the weights' file: uploaded rows are evicted from memory
 }
 
 func (s *stager) write(d *gpu.Device, buf *gpu.Buffer, off uint64, data []byte) error {

@@ -83,6 +83,8 @@ type Engine struct {
 	argmax  *gpu.Buffer   // argmaxParams
 	steps   []*gpu.Buffer // stepParams for 0..MaxTokens tokens
 	sampler *Sampler      // per-slot RWKV samplers (Session.SetSampling)
+	// programs holds each pass shape's dispatches, recorded once.
+	programs map[passShape]*gpu.Program
 
 	k kernels
 
@@ -166,7 +168,7 @@ func New(dev *gpu.Device, w *model.Weights, opt Options) (*Engine, error) {
 	if e.sampler, err = NewSampler(dev, c.Vocab, ml.slots, opt.MaxTokens); err != nil {
 		return nil, err
 	}
-	up := &uploader{e: e, st: &stager{budget: opt.UploadBudget}, total: e.plan.Weights}
+	up := &uploader{e: e, st: &stager{budget: opt.UploadBudget, file: w.File}, total: e.plan.Weights}
 	if err := e.uploadGlobals(up); err != nil {
 		return nil, err
 	}
@@ -336,6 +338,7 @@ func (e *Engine) Close() error {
 }
 
 func (e *Engine) release() {
+	e.releasePrograms()
 	for _, b := range []*gpu.Buffer{e.act, e.state, e.ids, e.pass, e.gvec} {
 		b.Release()
 	}

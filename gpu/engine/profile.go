@@ -11,27 +11,34 @@ import (
 // HostCost is the host (CPU) time spent turning steps into GPU work: filling
 // the pass tables and recording the dispatches, then encoding the command
 // buffer and submitting it. Waiting for results is not included.
+//
+// Record and Encode are the host's work for a step. Submit is the queue's
+// submit call: a hand-over on most drivers, but lavapipe (a CPU driver)
+// executes the commands inside it, so it is reported apart and not counted
+// in PerPass and PerDispatch.
 type HostCost struct {
 	Passes     int
 	Dispatches int
-	Record     time.Duration // tables, bind groups, dispatch list
-	Submit     time.Duration // command encoding and queue submission
+	Record     time.Duration // tables, bind groups, dispatch list (this package and gpu.Recorder)
+	Encode     time.Duration // wgpu's command encoding
+	Submit     time.Duration // the queue's submit call
 }
 
-// PerPass is the host time of one pass (for decode: one step).
+// PerPass is the host time (record and encode) of one pass; for decode,
+// one step.
 func (c HostCost) PerPass() time.Duration {
 	if c.Passes == 0 {
 		return 0
 	}
-	return (c.Record + c.Submit) / time.Duration(c.Passes)
+	return (c.Record + c.Encode) / time.Duration(c.Passes)
 }
 
-// PerDispatch is the host time per dispatch.
+// PerDispatch is the host time (record and encode) per dispatch.
 func (c HostCost) PerDispatch() time.Duration {
 	if c.Dispatches == 0 {
 		return 0
 	}
-	return (c.Record + c.Submit) / time.Duration(c.Dispatches)
+	return (c.Record + c.Encode) / time.Duration(c.Dispatches)
 }
 
 // HostCost returns the host time spent since the last ResetHostCost.
@@ -83,4 +90,47 @@ func (e *Engine) ProfileStep(s model.Session, token int) (gpu.Timing, error) {
 	}
 	in[0].s.hasChosen = true
 	return tm, nil
+}
+
+// MeasureHostCost records and encodes steps decode steps of s (one token
+// each, chained on the device) without submitting them, and returns their
+// host cost: what the host spends per step when the GPU runs elsewhere.
+// The session's state is not changed. Encode is the command encoding;
+// Submit stays zero.
+func (e *Engine) MeasureHostCost(s model.Session, steps int) (HostCost, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	in, err := e.claim([]model.Seq{{Session: s, Tokens: []int{0}, Want: model.WantToken}})
+	if err != nil {
+		return HostCost{}, err
+	}
+	defer func() { in[0].s.busy = false }()
+	var c HostCost
+	for i := 0; i < steps; i++ {
+		start := time.Now()
+		p := planPasses(in, e.ml.act.tmax)[0]
+		e.fill(p, in)
+		if err := e.dev.Write(e.pass, 0, p.tables); err != nil {
+			return c, err
+		}
+		prog, err := e.program(passShape{p.T, len(p.seqs), 1, len(p.argmaxRows)})
+		if err != nil {
+			return c, err
+		}
+		r := e.dev.NewRecorder()
+		r.Append(prog)
+		r.ReadBack(e.ids, uint64(4*e.ml.ids.out), uint64(4*e.ml.ids.readN))
+		recorded := time.Now()
+		encode, err := r.DryRun()
+		if err != nil {
+			return c, err
+		}
+		c.Passes++
+		c.Dispatches += prog.Dispatches()
+		c.Record += recorded.Sub(start)
+		c.Encode += encode
+	}
+	// The tables written above reach the device with the next submission;
+	// they are rewritten by every pass, so they change nothing.
+	return c, nil
 }

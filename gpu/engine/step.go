@@ -150,8 +150,12 @@ func (e *Engine) submitPass(p *pass, in []stepSeq) error {
 		return err
 	}
 	rows := p.tokenRows() + len(p.logitRows)
+	prog, err := e.program(passShape{p.T, len(p.seqs), rows, len(p.argmaxRows)})
+	if err != nil {
+		return err
+	}
 	r := e.dev.NewRecorder()
-	e.recordPass(r, p.T, len(p.seqs), rows, len(p.argmaxRows))
+	r.Append(prog)
 	if len(p.sampledRows) > 0 {
 		il := e.ml.ids
 		logits := e.ml.act.logits + len(p.argmaxRows)*e.cfg.Vocab
@@ -169,12 +173,53 @@ func (e *Engine) submitPass(p *pass, in []stepSeq) error {
 	}
 	recorded := time.Now()
 	dispatches := r.Dispatches()
-	err := r.Submit()
+	if err := r.Submit(); err != nil {
+		return err
+	}
+	encode, submit := r.Times()
 	e.cost.Passes++
 	e.cost.Dispatches += dispatches
 	e.cost.Record += recorded.Sub(start)
-	e.cost.Submit += time.Since(recorded)
-	return err
+	e.cost.Encode += encode
+	e.cost.Submit += submit
+	return nil
+}
+
+// passShape is what a pass's dispatches depend on: its tokens, sequences,
+// head rows and argmax rows (the tables say which tokens and slots).
+type passShape struct{ T, seqs, rows, argmaxRows int }
+
+// maxPrograms bounds the recorded programs kept (one per pass shape).
+const maxPrograms = 256
+
+// program returns the dispatches of a pass of the given shape, recorded
+// once and kept (the caller holds e.mu).
+func (e *Engine) program(sh passShape) (*gpu.Program, error) {
+	if p, ok := e.programs[sh]; ok {
+		return p, nil
+	}
+	if len(e.programs) >= maxPrograms {
+		e.releasePrograms()
+	}
+	r := e.dev.NewRecorder()
+	e.recordPass(r, sh.T, sh.seqs, sh.rows, sh.argmaxRows)
+	p, err := r.Program()
+	if err != nil {
+		return nil, err
+	}
+	if e.programs == nil {
+		e.programs = map[passShape]*gpu.Program{}
+	}
+	e.programs[sh] = p
+	return p, nil
+}
+
+// releasePrograms drops the kept programs.
+func (e *Engine) releasePrograms() {
+	for k, p := range e.programs {
+		p.Release()
+		delete(e.programs, k)
+	}
 }
 
 // Step advances every sequence by its tokens and returns what each asked
