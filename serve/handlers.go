@@ -190,6 +190,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, spec *jobSpec, o
 	if err != nil {
 		return // the client has gone; the scheduler cancels the job
 	}
+	rc := http.NewResponseController(w)
+	// net/http lifts the deadline once the response is flushed.
+	_ = rc.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout))
 	if res.err != nil {
 		writeError(w, res.err)
 		return

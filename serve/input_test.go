@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -268,4 +269,20 @@ func mustJSON(t *testing.T, v any) string {
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// TestServeKeepAliveOutlivesWriteDeadline: the deadline each write of a
+// response gets does not stay on the connection: a kept-alive connection
+// used again after it answers.
+func TestServeKeepAliveOutlivesWriteDeadline(t *testing.T) {
+	e, tok := cpuBackend().open(t, 0)
+	s := start(t, e, tok, serve.Options{WriteTimeout: 100 * time.Millisecond})
+	for i, body := range []string{
+		`{"prompt":"a","max_tokens":2,"stream":true}`, `{"prompt":"a","max_tokens":2,"stream":true}`,
+		`{"prompt":"a","max_tokens":2}`, `{"prompt":"a","max_tokens":2}`,
+	} {
+		code, _, resp := s.post(t, "/v1/completions", body)
+		require.Equal(t, 200, code, "request %d: %s", i, resp)
+		time.Sleep(300 * time.Millisecond) // past the last write's deadline
+	}
 }

@@ -27,6 +27,8 @@ type serveOptions struct {
 	port, maxBatch, cacheMB, queue    int
 	maxPrompt, maxTokens, prefill     int
 	shutdownTimeout                   time.Duration
+	// readTimeout bounds reading a request, headers and body (0: 60 s).
+	readTimeout time.Duration
 	// ready, when set, is told the address once the server listens
 	// (tests).
 	ready func(addr string)
@@ -213,16 +215,23 @@ func runServe(ctx context.Context, stderr io.Writer, o *serveOptions, g *globalF
 	if o.ready != nil {
 		o.ready(ln.Addr().String())
 	}
-	return serveUntil(ctx, ln, srv, o.shutdownTimeout, stderr)
+	return serveUntil(ctx, ln, srv, o, stderr)
 }
 
 // serveUntil serves on ln until ctx is done, then shuts down: running
-// requests get timeout to finish, the rest are cancelled.
-func serveUntil(ctx context.Context, ln net.Listener, srv *serve.Server, timeout time.Duration, stderr io.Writer) error {
+// requests get o.shutdownTimeout to finish, the rest are cancelled. No
+// write timeout: streams last as long as their generation (the server
+// bounds each write instead).
+func serveUntil(ctx context.Context, ln net.Listener, srv *serve.Server, o *serveOptions, stderr io.Writer) error {
+	read := o.readTimeout
+	if read == 0 {
+		read = 60 * time.Second
+	}
+	timeout := o.shutdownTimeout
 	hs := &http.Server{
 		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, read),
+		ReadTimeout:       read,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}

@@ -140,3 +140,19 @@ func TestServeCommandFlags(t *testing.T) {
 		require.Contains(t, err.Error(), c.want)
 	}
 }
+
+// TestServeCommandStreamOutlastsReadTimeout: the read timeout bounds
+// reading a request, not the answer: a stream running five times longer
+// than it completes.
+func TestServeCommandStreamOutlastsReadTimeout(t *testing.T) {
+	const readTimeout = 200 * time.Millisecond
+	url, _, _ := startServe(t, time.Second, func(o *serveOptions) { o.readTimeout = readTimeout })
+	start := time.Now()
+	sc, body := sseStream(t, url, `{"prompt":"Once","max_tokens":100000,"temperature":0,"ignore_eos":true,"stream":true}`)
+	defer body.Close()
+	chunks := 0
+	for d := nextData(sc); d != "" && time.Since(start) < 5*readTimeout; d = nextData(sc) {
+		chunks++
+	}
+	require.GreaterOrEqual(t, time.Since(start), 5*readTimeout, "the stream was cut after %d chunks", chunks)
+}
