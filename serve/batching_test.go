@@ -29,7 +29,7 @@ func TestServeConcurrentStreams(t *testing.T) {
 		cases := make([]chatCase, streams)
 		refs := make([]reference, streams)
 		for i := range cases {
-			c := chatCase{name: fmt.Sprint(i), seed: int64(100 + i), topP: 1, maxTokens: 6 + i%3,
+			c := chatCase{name: fmt.Sprint(i), seed: int64(100 + i), topP: 1, maxTokens: 4 + i%3,
 				msgs: []generate.Message{{Role: generate.RoleUser, Content: fmt.Sprintf("Question %d: what is %d plus %d?", i, i, 2*i)}}}
 			if i%2 == 1 {
 				c.temperature, c.topP = 1.0, 0.8

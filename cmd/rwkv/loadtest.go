@@ -25,7 +25,7 @@ type loadtestOptions struct {
 	model, preset, typ, clients, device string
 	duration                            time.Duration
 	maxTokens, promptWords, cacheMB     int
-	prefill                             int
+	prefill, passTokens                 int
 }
 
 func newLoadtestCmd(g *globalFlags) *cobra.Command {
@@ -56,6 +56,7 @@ model of rwkv bench (--preset, --type), written once to the cache folder.`,
 	f.IntVar(&o.promptWords, "prompt-words", 16, "words in each prompt (after its client and request numbers)")
 	f.IntVar(&o.cacheMB, "state-cache-mb", 0, "prefix-state cache memory, MiB (the prompts differ, so 0 by default)")
 	f.IntVar(&o.prefill, "prefill-chunk", 0, "prompt tokens fed per step (0: as rwkv serve chooses)")
+	f.IntVar(&o.passTokens, "pass-tokens", 0, "the most tokens of one GPU pass (0: the engine's default, 64)")
 	f.StringVar(&o.device, "device", "auto", "gpu, cpu, or auto (the GPU when there is one)")
 	return cmd
 }
@@ -111,6 +112,7 @@ func runLoadtest(ctx context.Context, stdout, stderr io.Writer, o *loadtestOptio
 		{"--prompt-words", o.promptWords, 0, 1 << 16},
 		{"--state-cache-mb", o.cacheMB, 0, 1 << 20},
 		{"--prefill-chunk", o.prefill, 0, 1 << 20},
+		{"--pass-tokens", o.passTokens, 0, 4096},
 	} {
 		if err := checkInt(c.flag, c.v, c.lo, c.hi); err != nil {
 			return err
@@ -126,7 +128,7 @@ func runLoadtest(ctx context.Context, stdout, stderr io.Writer, o *loadtestOptio
 		}
 	}
 	most := slices.Max(clients)
-	m, err := openForServing(path, o.device, most, o.cacheMB, g, stderr)
+	m, err := openForServing(path, o.device, most, o.cacheMB, o.passTokens, g, stderr)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ type serveOptions struct {
 	model, host, apiKey, name, device string
 	port, maxBatch, cacheMB, queue    int
 	maxPrompt, maxTokens, prefill     int
+	passTokens                        int
 	shutdownTimeout                   time.Duration
 	// readTimeout bounds reading a request, headers and body (0: 60 s).
 	readTimeout time.Duration
@@ -66,6 +67,7 @@ lets running requests finish (--shutdown-timeout), then cancels them.`,
 	f.IntVar(&o.maxPrompt, "max-prompt-tokens", 16384, "the longest prompt accepted, in tokens")
 	f.IntVar(&o.maxTokens, "max-tokens", 4096, "the largest max_tokens accepted")
 	f.IntVar(&o.prefill, "prefill-chunk", 0, "prompt tokens fed per step across requests (0: the engine's pass size less --max-batch, at least 16)")
+	f.IntVar(&o.passTokens, "pass-tokens", 0, "the most tokens of one GPU pass; a step with more runs as several passes (0: the engine's default, 64)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long running requests may take to finish before they are cancelled")
 	return cmd
 }
@@ -92,6 +94,7 @@ func (o *serveOptions) check() error {
 		{"--max-prompt-tokens", o.maxPrompt, 1, 1 << 24},
 		{"--max-tokens", o.maxTokens, 1, 1 << 24},
 		{"--prefill-chunk", o.prefill, 0, 1 << 20},
+		{"--pass-tokens", o.passTokens, 0, 4096},
 	} {
 		if err := checkInt(c.flag, c.v, c.lo, c.hi); err != nil {
 			return err
@@ -115,8 +118,9 @@ type servedModel struct {
 	slotBytes    uint64 // device memory of one state slot (state and sampler)
 }
 
-// openForServing opens path with maxBatch + cacheMB worth of state slots.
-func openForServing(path, device string, maxBatch, cacheMB int, g *globalFlags, stderr io.Writer) (*servedModel, error) {
+// openForServing opens path with maxBatch + cacheMB worth of state slots
+// and passes of at most passTokens tokens (0: the engine's default).
+func openForServing(path, device string, maxBatch, cacheMB, passTokens int, g *globalFlags, stderr io.Writer) (*servedModel, error) {
 	lm, err := openModel(path)
 	if err != nil {
 		return nil, err
@@ -129,7 +133,7 @@ func openForServing(path, device string, maxBatch, cacheMB int, g *globalFlags, 
 	}
 	perSlot := plan.State + plan.Sampler
 	wantCache := int(uint64(cacheMB) << 20 / perSlot)
-	opt := rwkvOptions(engineOptions{device: device}, g, stderr)
+	opt := rwkvOptions(engineOptions{device: device, chunk: passTokens}, g, stderr)
 	// StateMemory, not StateSlots: the engine then caps the slots at what
 	// its storage binding holds instead of failing.
 	opt.Engine.StateMemory = uint64(maxBatch+wantCache) * perSlot
@@ -148,7 +152,9 @@ func openForServing(path, device string, maxBatch, cacheMB int, g *globalFlags, 
 			fmt.Fprintf(stderr, "rwkv serve: the device holds %d state slots: the cache keeps %d states, not the %d that --state-cache-mb %d allows\n",
 				slots, slots-maxBatch, wantCache, cacheMB)
 		}
-		sm.cacheEntries = slots - maxBatch
+		// The plan's alignment may round one more slot into the budget:
+		// the cache keeps no more than its memory allows.
+		sm.cacheEntries = min(slots-maxBatch, wantCache)
 	} else {
 		sm.slotBytes = uint64(m.Config.StateBytes()) // the CPU engine keeps states in host memory, without a sampler slot
 		sm.cacheEntries = int(uint64(cacheMB) << 20 / sm.slotBytes)
@@ -187,7 +193,7 @@ func runServe(ctx context.Context, stderr io.Writer, o *serveOptions, g *globalF
 	if o.apiKey == "" {
 		o.apiKey = os.Getenv("RWKV_API_KEY")
 	}
-	m, err := openForServing(o.model, o.device, o.maxBatch, o.cacheMB, g, stderr)
+	m, err := openForServing(o.model, o.device, o.maxBatch, o.cacheMB, o.passTokens, g, stderr)
 	if err != nil {
 		return err
 	}
