@@ -24,7 +24,6 @@ func (e *apiError) Error() string { return e.Message }
 // OpenAI's error types.
 const (
 	typeInvalidRequest = "invalid_request_error"
-	typeAuthentication = "authentication_error"
 	typeRateLimit      = "rate_limit_error" // also used for a full queue
 	typeServer         = "server_error"
 	typeNotFound       = "not_found_error"
