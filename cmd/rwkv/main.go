@@ -39,6 +39,8 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(g),
 		newVerifyCmd(g),
 		newSynthCmd(g),
+		newServeCmd(g),
+		newLoadtestCmd(g),
 	)
 	return root
 }

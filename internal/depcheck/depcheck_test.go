@@ -56,14 +56,17 @@ var extraInTests = map[string][]string{
 	"tokenizer":      {},
 	"bench":          {"internal/numtest", "gpu/engine"},
 	"internal/synth": {"cpuref"},
-	"generate":       {"gguf", "cpuref"}, // model files for the identity tests; the CPU engine for generation
+	"generate":       {"gguf", "cpuref"},       // model files for the identity tests; the CPU engine for generation
+	"serve":          {"cpuref", "gpu/engine"}, // the engines the server tests run on
 }
 
 // thirdParty says which folders may import a given third-party binding.
 var thirdParty = map[string][]string{
-	"github.com/cogentcore/webgpu": {"gpu"},
-	"github.com/vulkan-go/vulkan":  {"gpu/vkinfo"},
-	"github.com/spf13/cobra":       {"cmd/rwkv"},
+	"github.com/cogentcore/webgpu":        {"gpu"},
+	"github.com/vulkan-go/vulkan":         {"gpu/vkinfo"},
+	"github.com/spf13/cobra":              {"cmd/rwkv"},
+	"github.com/prometheus/client_golang": {"serve"},
+	"github.com/openai/openai-go":         {"serve"}, // test-only: the client the server tests use
 }
 
 func repoRoot(t *testing.T) string {
