@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"github.com/rwkv-gpu/rwkv-gpu/gguf"
+	"os"
 	"testing"
 
 	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
@@ -106,4 +108,44 @@ func BenchmarkDecodeStepHostIdle(b *testing.B) {
 	b.ReportMetric(float64(c.Record.Nanoseconds())/float64(c.Dispatches)/1e3, "µs-record/dispatch")
 	b.ReportMetric(float64(c.Encode.Nanoseconds())/float64(c.Dispatches)/1e3, "µs-encode/dispatch")
 	b.ReportMetric(float64(c.Submit.Nanoseconds())/float64(c.Passes)/1e3, "µs-submit/step")
+}
+
+// BenchmarkHostCostModel measures MeasureHostCost on the model file that
+// RWKV_BENCH_MODEL names (a real-sized one, e.g. from rwkv synth): the host
+// cost per decode step and per dispatch, without running the steps.
+func BenchmarkHostCostModel(b *testing.B) {
+	path := os.Getenv("RWKV_BENCH_MODEL")
+	if path == "" {
+		b.Skip("set RWKV_BENCH_MODEL to a GGUF file")
+	}
+	d := gputest.OpenDevice(b)
+	f, err := gguf.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	w, err := model.Load(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := New(d, w, Options{StateSlots: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	s, err := e.NewSession()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.MeasureHostCost(s, 8); err != nil { // warm
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	c, err := e.MeasureHostCost(s, b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(c.PerPass().Nanoseconds())/1e3, "µs/step")
+	b.ReportMetric(float64(c.PerDispatch().Nanoseconds())/1e3, "µs/dispatch")
+	b.ReportMetric(float64(c.Record.Nanoseconds())/float64(c.Passes)/1e3, "µs-record/step")
 }
