@@ -86,6 +86,16 @@ func (d *Device) NewRecorder() *Recorder {
 	return r
 }
 
+// Fail records err as the recording's error (the first one is kept), for
+// callers that find a problem while recording; Submit then returns it.
+func (r *Recorder) Fail(err error) {
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
+	if r.err == nil {
+		r.err = err
+	}
+}
+
 // Err is the first error recorded so far.
 func (r *Recorder) Err() error { return r.err }
 

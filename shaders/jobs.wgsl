@@ -26,17 +26,10 @@ struct Job {
 
 struct MatvecParams {
     n_jobs: u32,
-    _p0: u32,
+    t: u32,          // tokens (rows of x) of this dispatch (≤ MAXT for matvec)
     _p1: u32,
     _p2: u32,
     jobs: array<Job, 8>,
-}
-
-struct StepParams {
-    t: u32,          // tokens in this call (≤ MAXT for this kernel)
-    _s0: u32,
-    _s1: u32,
-    _s2: u32,
 }
 
 // dq8 reads 8 weights of any format the kernel was specialised for: a

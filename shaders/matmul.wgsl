@@ -18,8 +18,7 @@
 // Entry point matmul; bindings as matvec.wgsl:
 //   0 W:    weight arena, [words] u32
 //   1 act:  activations, [floats] f32
-//   2 P:    uniform MatvecParams
-//   3 S:    uniform StepParams
+//   2 P:    uniform MatvecParams (the job table and the token count)
 
 #include "common.wgsl"
 #include "formats.wgsl"
@@ -34,7 +33,6 @@ const RT: u32 = TR / 4u;          // invocations along the rows of a tile
 @group(0) @binding(0) var<storage, read> W: array<u32>;          // W: [words] u32, weight arena
 @group(0) @binding(1) var<storage, read_write> act: array<f32>;  // act: [floats] f32
 @group(0) @binding(2) var<uniform> P: MatvecParams;
-@group(0) @binding(3) var<uniform> S: StepParams;
 
 const W_TILE: u32 = KT * (TR + 1u);
 const X_TILE: u32 = KT * (TT + 1u);
@@ -47,7 +45,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
     let job = P.jobs[find_job(wid.x)];
     let row0 = (wid.x - job.wg_start) * TR;
     let tok0 = wid.y * TT;
-    let T = S.t;
+    let T = P.t;
     // This invocation's outputs: rows r4·4 .. +4 of the tile (interleaved:
     // rows r4 + RT·i) and tokens t4 + (TT/4)·j, so neighbouring invocations
     // read neighbouring workgroup-memory words.

@@ -18,8 +18,7 @@
 // Entry point matvec; bindings:
 //   0 W:    weight arena, [words] u32 (see formats.wgsl)
 //   1 act:  activations, [floats] f32 (inputs and outputs at job offsets)
-//   2 P:    uniform MatvecParams (the job table)
-//   3 S:    uniform StepParams (token count of this call)
+//   2 P:    uniform MatvecParams (the job table and the token count)
 
 #include "common.wgsl"
 #include "formats.wgsl"
@@ -33,7 +32,6 @@ const TPR: u32 = WG / ROWS;
 @group(0) @binding(0) var<storage, read> W: array<u32>;          // W: [words] u32, weight arena
 @group(0) @binding(1) var<storage, read_write> act: array<f32>;  // act: [floats] f32
 @group(0) @binding(2) var<uniform> P: MatvecParams;
-@group(0) @binding(3) var<uniform> S: StepParams;
 
 fn x8(off: u32) -> W8 {
     return W8(vec4<f32>(act[off], act[off + 1u], act[off + 2u], act[off + 3u]),
@@ -50,7 +48,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
     let lane = lid % TPR;
     let row = (g - job.wg_start) * ROWS + team;
     let live = row < job.rows;
-    let T = min(S.t, MAXT);
+    let T = min(P.t, MAXT);
 
     // Token loops have the constant bound MAXT (guarded by t < T) so that
     // compilers unroll them and keep acc in registers.

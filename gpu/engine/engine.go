@@ -79,10 +79,9 @@ type Engine struct {
 	layers  []layerGPU
 	embed   []embedPart
 	head    stage
-	lnOut   *gpu.Buffer   // lnParams of ln_out
-	argmax  *gpu.Buffer   // argmaxParams
-	steps   []*gpu.Buffer // stepParams for 0..MaxTokens tokens
-	sampler *Sampler      // per-slot RWKV samplers (Session.SetSampling)
+	lnOut   *gpu.Buffer // lnParams of ln_out
+	argmax  *gpu.Buffer // argmaxParams
+	sampler *Sampler    // per-slot RWKV samplers (Session.SetSampling)
 	// programs holds each pass shape's dispatches, recorded once.
 	programs map[passShape]*gpu.Program
 
@@ -263,13 +262,6 @@ func (e *Engine) allocate() error {
 	}
 	if e.pass, err = e.dev.NewBuffer("pass tables", ml.pass.total); err != nil {
 		return err
-	}
-	// StepParams for every pass size, so that recording never allocates.
-	e.steps = make([]*gpu.Buffer, ml.act.tmax+1)
-	for t := range e.steps {
-		if e.steps[t], err = e.dev.ParamsOf(stepParams{T: uint32(t)}); err != nil {
-			return err
-		}
 	}
 	e.argmax, err = e.dev.ParamsOf(argmaxParams{V: uint32(e.cfg.Vocab), Logits: uint32(ml.act.logits), Out: uint32(ml.ids.out), Chosen: uint32(ml.ids.chosen)})
 	return err

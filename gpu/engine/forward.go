@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+
 	"github.com/rwkv-gpu/rwkv-gpu/gpu"
 )
 
@@ -55,43 +57,47 @@ func (e *Engine) lnBindings(vec, params *gpu.Buffer) []gpu.Binding {
 // WKV-7 kernel, and the output projection with the residual.
 func (e *Engine) recordTimeMix(r *gpu.Recorder, li, T, nSeqs int) {
 	g := &e.layers[li]
-	step := e.steps[T]
 	r.Dispatch(e.k.lnmix, e.lnBindings(g.vec, g.lnAtt), uint32(T), 1, 1)
-	e.recordStage(r, g.tm, T, step)
+	e.recordStage(r, g.tm, T)
 	wkv := e.k.wkv
 	if e.opt.SplitLoRAUps || T > splitUpsAbove {
-		e.recordStage(r, g.ups, T, step)
+		e.recordStage(r, g.ups, T)
 		wkv = e.k.wkvPre
 	}
 	pl := e.ml.pass
 	r.Dispatch(wkv, []gpu.Binding{{Buf: g.up.buf}, {Buf: g.vec}, {Buf: e.act}, {Buf: e.state}, {Buf: g.wkvParams},
 		e.passBinding(pl.seqs, pl.seqsN)}, uint32(e.cfg.Heads), uint32(nSeqs), 1)
-	e.recordStage(r, g.wo, T, step)
+	e.recordStage(r, g.wo, T)
 }
 
 // recordChannelMix records cpuref.ChannelMix: ln2 and token shift, FFN key
 // with ReLU², FFN value with the residual.
 func (e *Engine) recordChannelMix(r *gpu.Recorder, li, T int) {
 	g := &e.layers[li]
-	step := e.steps[T]
 	r.Dispatch(e.k.lnmix, e.lnBindings(g.vec, g.lnFfn), uint32(T), 1, 1)
-	e.recordStage(r, g.ffk, T, step)
-	e.recordStage(r, g.ffv, T, step)
+	e.recordStage(r, g.ffk, T)
+	e.recordStage(r, g.ffv, T)
 }
 
 // recordStage records a weight stage for T tokens: the matvec kernel for a
 // few tokens, the tiled matmul beyond.
-func (e *Engine) recordStage(r *gpu.Recorder, st stage, T int, step *gpu.Buffer) {
+func (e *Engine) recordStage(r *gpu.Recorder, st stage, T int) {
 	for _, d := range st.parts {
-		if T <= mvMaxT {
+		matmul := T > mvMaxT
+		p, err := d.params(e.dev, T, matmul)
+		if err != nil {
+			r.Fail(fmt.Errorf("gpu: stage parameters for %d tokens: %w", T, err))
+			return
+		}
+		if !matmul {
 			k := d.k.mvN
 			if T == 1 {
 				k = d.k.mv1
 			}
 			x, y, z := e.dev.Grid(d.mvWGs, 1)
-			r.Dispatch(k, []gpu.Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: d.mv}, {Buf: step}}, x, y, z)
+			r.Dispatch(k, []gpu.Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: p}}, x, y, z)
 		} else {
-			r.Dispatch(d.k.mm, []gpu.Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: d.mm}, {Buf: step}},
+			r.Dispatch(d.k.mm, []gpu.Binding{{Buf: d.arena.buf}, {Buf: e.act}, {Buf: p}},
 				d.mmWGs, uint32((T+d.mmTT-1)/d.mmTT), 1)
 		}
 	}
@@ -104,7 +110,7 @@ func (e *Engine) recordHead(r *gpu.Recorder, rows, tokenRows int) {
 	pl := e.ml.pass
 	headRows := e.passBinding(pl.head, pl.headN)
 	r.Dispatch(e.k.lnRows, []gpu.Binding{{Buf: e.gvec}, {Buf: e.act}, {}, {}, {Buf: e.lnOut}, headRows}, uint32(rows), 1, 1)
-	e.recordStage(r, e.head, rows, e.steps[rows])
+	e.recordStage(r, e.head, rows)
 	if tokenRows > 0 {
 		r.Dispatch(e.k.argmax, []gpu.Binding{{}, {}, {Buf: e.act}, {Buf: e.ids}, {}, {}, headRows, {Buf: e.argmax}}, uint32(tokenRows), 1, 1)
 	}

@@ -422,9 +422,6 @@ func (rig *kernelRig) checkStages(t *testing.T, rng *rand.Rand, ms []*model.Matr
 	act, err := d.NewBufferF32("act", x)
 	require.NoError(t, err)
 	defer act.Release()
-	step, err := d.NewBuffer("step", 16, gpu.Uniform)
-	require.NoError(t, err)
-	defer step.Release()
 	// The matvec team size of this device (0), and 64 lanes a row as on
 	// GPUs (Options.MatvecLanes), each whole and split.
 	type variant struct {
@@ -438,7 +435,7 @@ func (rig *kernelRig) checkStages(t *testing.T, rng *rand.Rand, ms []*model.Matr
 		name := fmt.Sprintf("%d arenas, %d dispatches, matvec lanes %d", nArenas, len(st.parts), v.lanes)
 		worst := 0.0
 		for _, T := range []int{1, 2, 3, 4, 5, 33} {
-			rig.runStage(t, act, step, st, T, cases, tmax)
+			rig.runStage(t, act, st, T, cases, tmax)
 			got, err := d.ReadF32(act, 0, off)
 			require.NoError(t, err)
 			for _, c := range cases {
@@ -474,7 +471,7 @@ func (rig *kernelRig) stage(t testing.TB, cases []*stageCase, limit uint64) (sta
 
 // runStage poisons the outputs with NaN and runs the stage for T tokens on
 // the activations act.
-func (rig *kernelRig) runStage(t testing.TB, act, step *gpu.Buffer, st stage, T int, cases []*stageCase, tmax int) {
+func (rig *kernelRig) runStage(t testing.TB, act *gpu.Buffer, st stage, T int, cases []*stageCase, tmax int) {
 	t.Helper()
 	d := rig.d
 	rig.e.act = act
@@ -485,9 +482,8 @@ func (rig *kernelRig) runStage(t testing.TB, act, step *gpu.Buffer, st stage, T 
 		}
 		require.NoError(t, d.WriteF32(act, uint64(4*c.yOff), nan))
 	}
-	require.NoError(t, d.WriteU32(step, 0, []uint32{uint32(T), 0, 0, 0}))
 	r := d.NewRecorder()
-	rig.e.recordStage(r, st, T, step)
+	rig.e.recordStage(r, st, T)
 	require.NoError(t, r.Submit())
 }
 
@@ -536,9 +532,6 @@ func BenchmarkMatvecBandwidth(b *testing.B) {
 	d := rig.d
 	const n = 2048
 	rng := rand.New(rand.NewSource(3))
-	step, err := d.NewBuffer("step", 16, gpu.Uniform)
-	require.NoError(b, err)
-	require.NoError(b, d.WriteU32(step, 0, []uint32{1, 0, 0, 0}))
 	x := make([]float32, 2*n)
 	for i := range x {
 		x[i] = float32(rng.Float64()*2 - 1)
@@ -556,7 +549,7 @@ func BenchmarkMatvecBandwidth(b *testing.B) {
 			once := func() time.Duration {
 				start := time.Now()
 				r := d.NewRecorder()
-				rig.e.recordStage(r, st, 1, step)
+				rig.e.recordStage(r, st, 1)
 				require.NoError(b, r.Submit())
 				require.NoError(b, d.Wait())
 				return time.Since(start)

@@ -96,17 +96,13 @@ type jobParams struct {
 	Pad     uint32
 }
 
-// matvecParams is MatvecParams of jobs.wgsl: a stage dispatch's job table.
+// matvecParams is MatvecParams of jobs.wgsl: a stage dispatch's job table
+// and the tokens (rows of x) it multiplies.
 type matvecParams struct {
-	NJobs      uint32
-	P0, P1, P2 uint32
-	Jobs       [maxJobs]jobParams
-}
-
-// stepParams is StepParams of jobs.wgsl: the tokens (rows) of a pass.
-type stepParams struct {
-	T          uint32
-	S0, S1, S2 uint32
+	NJobs  uint32
+	T      uint32
+	P1, P2 uint32
+	Jobs   [maxJobs]jobParams
 }
 
 // slotCopyParams is SlotCopyParams of slots.wgsl.

@@ -24,7 +24,6 @@ var paramBlocks = map[string]any{
 	"WkvParams":      wkvParams{},
 	"Job":            jobParams{},
 	"MatvecParams":   matvecParams{},
-	"StepParams":     stepParams{},
 	"SlotCopyParams": slotCopyParams{},
 	"SampleParams":   sampleParams{},
 }

@@ -21,7 +21,7 @@ type stage struct {
 
 type stageDispatch struct {
 	arena   *arena
-	mv, mm  *gpu.Buffer   // MatvecParams for matvec (ROWS blocks) and matmul (TR blocks)
+	mv, mm  matvecParams  // job tables for matvec (ROWS blocks) and matmul (TR blocks); T set per use
 	k       weightKernels // specialised for the jobs' formats
 	mvWGs   uint32        // matvec workgroups
 	mmWGs   uint32        // matmul row blocks
@@ -179,16 +179,21 @@ func (e *Engine) stageDispatch(a *arena, jobs []job) (stageDispatch, error) {
 			sd.matmulK = false
 		}
 	}
-	mv, n := table(mvRows)
-	sd.mvWGs = n
-	mm, nm := table(mmTR)
-	sd.mmWGs = nm
+	sd.mv, sd.mvWGs = table(mvRows)
+	sd.mm, sd.mmWGs = table(mmTR)
 	sd.mmTT, _ = e.matmulShape()
-	if sd.mv, err = e.dev.ParamsOf(mv); err != nil {
-		return sd, err
-	}
-	if sd.mm, err = e.dev.ParamsOf(mm); err != nil {
-		return sd, err
-	}
 	return sd, nil
+}
+
+// params returns the dispatch's parameter block (the job table of matvec,
+// or of matmul when matmul is set) for T tokens. The device keeps one
+// buffer per distinct content, so each (dispatch, T) is made once; the
+// recorded programs (one per pass shape) hold on to them.
+func (d *stageDispatch) params(dev *gpu.Device, T int, matmul bool) (*gpu.Buffer, error) {
+	p := d.mv
+	if matmul {
+		p = d.mm
+	}
+	p.T = uint32(T)
+	return dev.ParamsOf(p)
 }
