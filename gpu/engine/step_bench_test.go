@@ -2,59 +2,47 @@ package engine
 
 import (
 	"context"
-	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 	"os"
 	"testing"
 
+	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/gputest"
 	"github.com/rwkv-gpu/rwkv-gpu/internal/numtest"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
-// BenchmarkRecordDecodeStep measures the host's cost of one decode step of
-// one sequence without the GPU: filling the pass tables and recording every
-// dispatch (the recording is dropped, not submitted). The per-dispatch
-// figure is what `rwkv bench --profile` reports as record time.
-func BenchmarkRecordDecodeStep(b *testing.B) {
-	d := gputest.OpenDevice(b)
-	w := numtest.LoadFixture(b, "Q8_0")
-	e, err := New(d, w, Options{StateSlots: 1})
+// The host's cost of decode steps. BenchmarkHostCostModel is the figure
+// `rwkv bench --profile` reports (record and encode without running the
+// steps); the others run the steps, so on a CPU driver (lavapipe) their
+// figures include its competition for the same cores and caches.
+
+// benchSession opens an engine over w with one slot and a session in it.
+func benchSession(b *testing.B, w *model.Weights) (*Engine, model.Session) {
+	b.Helper()
+	e, err := New(gputest.OpenDevice(b), w, Options{StateSlots: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close()
+	b.Cleanup(func() { e.Close() })
 	s, err := e.NewSession()
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := []stepSeq{{s: s.(*Session), tokens: []int{1}, want: model.WantToken}}
-	r := d.NewRecorder()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p := planPasses(in, e.ml.act.tmax)[0]
-		e.fill(p, in)
-		e.recordPass(r, p.T, len(p.seqs), 1, 1)
-		r.ReadBack(e.ids, 0, uint64(4*e.ml.ids.readN))
-		r.Reset()
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(e.DispatchesPerToken())/1e3, "µs/dispatch")
+	return e, s
+}
+
+// reportHost reports the engine's host cost per dispatch since the last
+// ResetHostCost.
+func reportHost(b *testing.B, e *Engine) {
+	c := e.HostCost()
+	b.ReportMetric(float64(c.Record.Nanoseconds())/float64(c.Dispatches)/1e3, "µs-record/dispatch")
+	b.ReportMetric(float64(c.Encode.Nanoseconds())/float64(c.Dispatches)/1e3, "µs-encode/dispatch")
 }
 
 // BenchmarkDecodeStepHost runs chained decode steps (Submit, then Wait one
-// step behind, as generation does) and reports the host's record and
-// encode time per dispatch from HostCost.
+// step behind, as generation does) on the Q8_0 fixture.
 func BenchmarkDecodeStepHost(b *testing.B) {
-	d := gputest.OpenDevice(b)
-	w := numtest.LoadFixture(b, "Q8_0")
-	e, err := New(d, w, Options{StateSlots: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	s, err := e.NewSession()
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, s := benchSession(b, numtest.LoadFixture(b, "Q8_0"))
 	ctx := context.Background()
 	prev, err := e.Submit(ctx, []model.Seq{{Session: s, Tokens: []int{1}, Want: model.WantToken}})
 	if err != nil {
@@ -72,27 +60,16 @@ func BenchmarkDecodeStepHost(b *testing.B) {
 		}
 		prev = next
 	}
-	prev.Wait()
-	c := e.HostCost()
-	b.ReportMetric(float64(c.Record.Nanoseconds())/float64(c.Dispatches)/1e3, "µs-record/dispatch")
-	b.ReportMetric(float64(c.Encode.Nanoseconds())/float64(c.Dispatches)/1e3, "µs-encode/dispatch")
+	if _, err := prev.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	reportHost(b, e)
 }
 
 // BenchmarkDecodeStepHostIdle is BenchmarkDecodeStepHost with each step
-// submitted once the previous one has finished (the device idle while the
-// host records), as rwkv bench --profile measures.
+// submitted once the previous one has finished.
 func BenchmarkDecodeStepHostIdle(b *testing.B) {
-	d := gputest.OpenDevice(b)
-	w := numtest.LoadFixture(b, "Q8_0")
-	e, err := New(d, w, Options{StateSlots: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	s, err := e.NewSession()
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, s := benchSession(b, numtest.LoadFixture(b, "Q8_0"))
 	ctx := context.Background()
 	if _, err := e.Step(ctx, []model.Seq{{Session: s, Tokens: []int{1}, Want: model.WantToken}}); err != nil {
 		b.Fatal(err)
@@ -104,10 +81,7 @@ func BenchmarkDecodeStepHostIdle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	c := e.HostCost()
-	b.ReportMetric(float64(c.Record.Nanoseconds())/float64(c.Dispatches)/1e3, "µs-record/dispatch")
-	b.ReportMetric(float64(c.Encode.Nanoseconds())/float64(c.Dispatches)/1e3, "µs-encode/dispatch")
-	b.ReportMetric(float64(c.Submit.Nanoseconds())/float64(c.Passes)/1e3, "µs-submit/step")
+	reportHost(b, e)
 }
 
 // BenchmarkHostCostModel measures MeasureHostCost on the model file that
@@ -118,7 +92,6 @@ func BenchmarkHostCostModel(b *testing.B) {
 	if path == "" {
 		b.Skip("set RWKV_BENCH_MODEL to a GGUF file")
 	}
-	d := gputest.OpenDevice(b)
 	f, err := gguf.Open(path)
 	if err != nil {
 		b.Fatal(err)
@@ -128,15 +101,7 @@ func BenchmarkHostCostModel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := New(d, w, Options{StateSlots: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	s, err := e.NewSession()
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, s := benchSession(b, w)
 	if _, err := e.MeasureHostCost(s, 8); err != nil { // warm
 		b.Fatal(err)
 	}
