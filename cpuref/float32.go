@@ -3,10 +3,7 @@ package cpuref
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
-	"github.com/rwkv-gpu/rwkv-gpu/gguf"
 	"github.com/rwkv-gpu/rwkv-gpu/model"
 )
 
@@ -224,45 +221,7 @@ func loRA32(down, up *model.Matrix, x, dst [][]float32, act func([]float32)) err
 //
 //	W: Rows×Cols; xs: [T][Cols]; ys: [T][Rows]
 func matMul32(W *model.Matrix, xs, ys [][]float32) error {
-	if len(xs) != len(ys) {
-		return fmt.Errorf("cpuref: %s: %d inputs but %d outputs", W.Name, len(xs), len(ys))
-	}
-	for t := range xs {
-		if len(xs[t]) != W.Cols || len(ys[t]) != W.Rows {
-			return fmt.Errorf("cpuref: %s: shapes x[%d]=%d y[%d]=%d do not fit %d×%d", W.Name, t, len(xs[t]), t, len(ys[t]), W.Rows, W.Cols)
-		}
-	}
-	workers := runtime.GOMAXPROCS(0)
-	chunk := (W.Rows + workers - 1) / workers
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for wi := 0; wi < workers; wi++ {
-		lo, hi := wi*chunk, min((wi+1)*chunk, W.Rows)
-		if lo >= hi {
-			break
-		}
-		wg.Add(1)
-		go func(wi, lo, hi int) {
-			defer wg.Done()
-			row := make([]float32, W.Cols)
-			for r := lo; r < hi; r++ {
-				if err := gguf.DequantizeRow(W.Type, W.Row(r), row); err != nil {
-					errs[wi] = fmt.Errorf("cpuref: %s row %d: %w", W.Name, r, err)
-					return
-				}
-				for t, x := range xs {
-					ys[t][r] = dot32(row, x)
-				}
-			}
-		}(wi, lo, hi)
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return matMulWith(W, xs, ys, dot32)
 }
 
 // dot32 returns Σ a_i·b_i summed in float32 in index order.

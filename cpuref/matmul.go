@@ -17,6 +17,12 @@ import (
 //
 //	W: Rows×Cols; xs: [T][Cols]; ys: [T][Rows]
 func MatMul(W *model.Matrix, xs, ys [][]float32) error {
+	return matMulWith(W, xs, ys, func(a, b []float32) float32 { return float32(Dot(a, b)) })
+}
+
+// matMulWith is MatMul with the dot product of a row and an input given:
+// Dot (float64 sums) for the reference, dot32 for the float32 twin.
+func matMulWith(W *model.Matrix, xs, ys [][]float32, dot func(a, b []float32) float32) error {
 	if len(xs) != len(ys) {
 		return fmt.Errorf("cpuref: %s: %d inputs but %d outputs", W.Name, len(xs), len(ys))
 	}
@@ -40,7 +46,7 @@ func MatMul(W *model.Matrix, xs, ys [][]float32) error {
 		wg.Add(1)
 		go func(wi, lo, hi int) {
 			defer wg.Done()
-			errs[wi] = matMulRows(W, xs, ys, lo, hi)
+			errs[wi] = matMulRows(W, xs, ys, lo, hi, dot)
 		}(wi, lo, hi)
 	}
 	wg.Wait()
@@ -53,14 +59,14 @@ func MatMul(W *model.Matrix, xs, ys [][]float32) error {
 }
 
 // matMulRows computes output rows [lo, hi) of MatMul.
-func matMulRows(W *model.Matrix, xs, ys [][]float32, lo, hi int) error {
+func matMulRows(W *model.Matrix, xs, ys [][]float32, lo, hi int, dot func(a, b []float32) float32) error {
 	row := make([]float32, W.Cols)
 	for r := lo; r < hi; r++ {
 		if err := gguf.DequantizeRow(W.Type, W.Row(r), row); err != nil {
 			return fmt.Errorf("cpuref: %s row %d: %w", W.Name, r, err)
 		}
 		for t, x := range xs {
-			ys[t][r] = float32(Dot(row, x))
+			ys[t][r] = dot(row, x)
 		}
 	}
 	return nil
