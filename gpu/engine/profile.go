@@ -70,19 +70,9 @@ func (e *Engine) ProfileStep(s model.Session, token int) (gpu.Timing, error) {
 		return gpu.Timing{}, err
 	}
 	defer func() { in[0].s.busy = false }()
-	p := planPasses(in, e.ml.act.tmax)[0]
-	e.fill(p, in)
-	if err := e.dev.Write(e.pass, 0, p.tables); err != nil {
+	r, err := e.recordPassOf(planPasses(in, e.ml.act.tmax)[0], in)
+	if err != nil {
 		return gpu.Timing{}, err
-	}
-	r := e.dev.NewRecorder()
-	e.recordPass(r, p.T, len(p.seqs), 1, len(p.argmaxRows))
-	if len(p.sampledRows) > 0 {
-		il := e.ml.ids
-		if err := e.sampler.RecordChosen(r, e.act, e.ml.act.logits, p.sampledSlot, e.ids, il.sampled, il.chosen); err != nil {
-			r.Reset()
-			return gpu.Timing{}, err
-		}
 	}
 	tm, err := r.SubmitTimed()
 	if err != nil {
@@ -108,25 +98,18 @@ func (e *Engine) MeasureHostCost(s model.Session, steps int) (HostCost, error) {
 	var c HostCost
 	for i := 0; i < steps; i++ {
 		start := time.Now()
-		p := planPasses(in, e.ml.act.tmax)[0]
-		e.fill(p, in)
-		if err := e.dev.Write(e.pass, 0, p.tables); err != nil {
-			return c, err
-		}
-		prog, err := e.program(passShape{p.T, len(p.seqs), 1, len(p.argmaxRows)})
+		r, err := e.recordPassOf(planPasses(in, e.ml.act.tmax)[0], in)
 		if err != nil {
 			return c, err
 		}
-		r := e.dev.NewRecorder()
-		r.Append(prog)
-		r.ReadBack(e.ids, uint64(4*e.ml.ids.out), uint64(4*e.ml.ids.readN))
 		recorded := time.Now()
-		encode, err := r.DryRun()
+		dispatches := r.Dispatches()
+		encode, err := r.DryRun() // drops the read-backs too
 		if err != nil {
 			return c, err
 		}
 		c.Passes++
-		c.Dispatches += prog.Dispatches()
+		c.Dispatches += dispatches
 		c.Record += recorded.Sub(start)
 		c.Encode += encode
 	}

@@ -140,19 +140,19 @@ func (e *Engine) fill(p *pass, seqs []stepSeq) {
 	}
 }
 
-// submitPass fills and writes the pass's tables, records the network and
-// the read-backs, and submits them, counting the host time. The caller
-// holds e.mu.
-func (e *Engine) submitPass(p *pass, in []stepSeq) error {
-	start := time.Now()
+// recordPassOf fills and writes the pass's tables and returns a recording
+// of the pass: its program (the dispatches of its shape), the sampler for
+// the rows that sample, and the read-backs of its token rows and logits
+// rows. The caller holds e.mu and submits (or drops) the recording.
+func (e *Engine) recordPassOf(p *pass, in []stepSeq) (*gpu.Recorder, error) {
 	e.fill(p, in)
 	if err := e.dev.Write(e.pass, 0, p.tables); err != nil {
-		return err
+		return nil, err
 	}
 	rows := p.tokenRows() + len(p.logitRows)
 	prog, err := e.program(passShape{p.T, len(p.seqs), rows, len(p.argmaxRows)})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r := e.dev.NewRecorder()
 	r.Append(prog)
@@ -161,7 +161,7 @@ func (e *Engine) submitPass(p *pass, in []stepSeq) error {
 		logits := e.ml.act.logits + len(p.argmaxRows)*e.cfg.Vocab
 		if err := e.sampler.RecordChosen(r, e.act, logits, p.sampledSlot, e.ids, il.sampled, il.chosen); err != nil {
 			r.Reset()
-			return err
+			return nil, err
 		}
 	}
 	// Every pass brings back its token rows (the whole small output
@@ -170,6 +170,17 @@ func (e *Engine) submitPass(p *pass, in []stepSeq) error {
 	if n := len(p.logitRows); n > 0 {
 		V := uint64(e.cfg.Vocab)
 		p.logits = r.ReadBack(e.act, 4*(uint64(e.ml.act.logits)+uint64(p.tokenRows())*V), 4*uint64(n)*V)
+	}
+	return r, nil
+}
+
+// submitPass records and submits a pass, counting the host time. The
+// caller holds e.mu.
+func (e *Engine) submitPass(p *pass, in []stepSeq) error {
+	start := time.Now()
+	r, err := e.recordPassOf(p, in)
+	if err != nil {
+		return err
 	}
 	recorded := time.Now()
 	dispatches := r.Dispatches()
