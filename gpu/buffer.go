@@ -283,82 +283,15 @@ func (d *Device) writeLocked(b *Buffer, offset uint64, data []byte) error {
 	return nil
 }
 
-const stagingKeep = 16 << 20 // readback buffers up to this size are reused
-
 // Read copies size bytes at offset (a multiple of 4) out of buf, after all
-// work submitted before it has finished.
+// work submitted before it has finished: a ReadBack submitted on its own.
 func (d *Device) Read(buf *Buffer, offset, size uint64) ([]byte, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
-	fail := func(err error) ([]byte, error) {
-		return nil, &Error{Op: "read", Index: -1, Detail: fmt.Sprintf("buffer %s, offset %d, %d bytes", buf, offset, size), Err: err}
-	}
-	if err := d.usable(buf); err != nil {
-		return fail(err)
-	}
-	if offset%4 != 0 {
-		return fail(fmt.Errorf("offset must be a multiple of 4"))
-	}
-	if offset+size > buf.size {
-		return fail(fmt.Errorf("read past the end (buffer is %d bytes)", buf.size))
-	}
-	if size == 0 {
-		return []byte{}, nil
-	}
-	n := alignUp(size, 4) // within the allocation, which is padded to 4
-	st, err := d.stagingLocked(n)
-	if err != nil {
-		return fail(err)
-	}
-	if d.staging != st {
-		defer st.Release()
-	}
-	err = d.readbackLocked(func(enc *wgpu.CommandEncoder) error {
-		return enc.CopyBufferToBuffer(buf.buf, offset, st, 0, n)
-	}, st, n)
-	if err != nil {
-		return fail(err)
-	}
-	out := make([]byte, size)
-	copy(out, st.GetMappedRange(0, uint(n)))
-	if err := st.Unmap(); err != nil {
-		return fail(err)
-	}
-	return out, nil
-}
-
-// stagingLocked returns a MapRead buffer of at least n bytes: the shared one
-// when n is small, else a fresh one the caller releases.
-func (d *Device) stagingLocked(n uint64) (*wgpu.Buffer, error) {
-	if n <= d.stSize && d.staging != nil {
-		return d.staging, nil
-	}
-	size := n
-	if n <= stagingKeep {
-		size = max(alignUp(n, 1<<16), min(2*d.stSize, stagingKeep))
-	}
-	var st *wgpu.Buffer
-	err := guard(d.dev, func() (err error) {
-		st, err = d.dev.CreateBuffer(&wgpu.BufferDescriptor{
-			Label: "readback",
-			Size:  size,
-			Usage: wgpu.BufferUsageMapRead | wgpu.BufferUsageCopyDst,
-		})
-		return err
-	})
-	if err != nil {
+	r := d.NewRecorder()
+	rb := r.ReadBack(buf, offset, size)
+	if err := r.Submit(); err != nil {
 		return nil, err
 	}
-	if n <= stagingKeep {
-		if d.staging != nil {
-			d.staging.Release()
-		}
-		d.staging, d.stSize = st, size
-	}
-	return st, nil
+	return rb.Wait()
 }
 
 // readbackLocked records copy into a fresh encoder, submits it, maps the

@@ -52,8 +52,6 @@ type Device struct {
 	groups    bindGroupCache
 	pending   int // recorders holding unsubmitted operations
 
-	staging *wgpu.Buffer // reusable readback buffer
-	stSize  uint64
 	// stagingFree pools Readback staging buffers by size class.
 	stagingFree map[uint64][]*wgpu.Buffer
 
@@ -280,10 +278,6 @@ func (d *Device) Close() {
 		b.releaseLocked()
 	}
 	d.params = nil
-	if d.staging != nil {
-		d.staging.Release()
-		d.staging = nil
-	}
 	for _, free := range d.stagingFree {
 		for _, st := range free {
 			st.Release()
