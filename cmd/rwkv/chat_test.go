@@ -252,7 +252,11 @@ func TestChatThroughPTY(t *testing.T) {
 	resumed := filepath.Join(dir, "resumed.state")
 	b.send("/save " + resumed + "\r")
 	b.expect(`saved .*resumed\.state`)
-	b.send("\x03") // Ctrl-C at the prompt quits
+	// Ctrl-C at the prompt quits. Wait for the prompt: until the line
+	// editor has it, the terminal is in cooked mode and turns Ctrl-C into
+	// SIGINT, which between answers is ignored.
+	b.expect(`User: `)
+	b.send("\x03")
 	b.wait()
 
 	want, err = generate.LoadStateFile(after, id)
